@@ -2,10 +2,15 @@
 //!
 //! - [`rng`]: named, seeded random streams; every random draw in accel comes from one.
 //! - [`error`]: the crate's one error type.
+//! - [`data`]: MNIST, CIFAR-10, UCI optdigits and text-corpus loaders; `Dataset` and `Loader`.
+//! - [`nn`]: candle made correct for training: seeded init, LayerNorm, pooling ops, optimizers,
+//!   clipping, schedules, gradient accumulation, reference models.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
+pub mod data;
 pub mod error;
+pub mod nn;
 pub mod rng;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! candle extras for training (being written).
