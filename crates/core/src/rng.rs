@@ -195,7 +195,10 @@ mod tests {
 
     #[test]
     fn same_seed_and_name_give_the_same_stream() {
-        assert_eq!(draws(&mut stream(7, "a"), 16), draws(&mut stream(7, "a"), 16));
+        assert_eq!(
+            draws(&mut stream(7, "a"), 16),
+            draws(&mut stream(7, "a"), 16)
+        );
     }
 
     #[test]

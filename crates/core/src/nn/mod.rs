@@ -1,1 +1,62 @@
-//! candle extras for training (being written).
+//! candle 0.11 made correct for training.
+//!
+//! candle gives us tensors, autograd and fast matmul/conv kernels; this module adds what training
+//! needs on top and works around what is wrong in 0.11. Each trap below is measured by a test in
+//! this module, so an upgrade that fixes (or changes) one shows up as a failing test.
+//!
+//! | candle 0.11 trap | test that shows it | fix here |
+//! |---|---|---|
+//! | `candle_nn::LayerNorm`, `ops::layer_norm`, `ops::rms_norm`, `ops::softmax_last_dim` return **no gradient** (their ops are applied with `apply_op*_no_bwd`) | `layer_norm::tests::candle_layer_norm_gives_no_gradient` | [`LayerNorm`] from tensor ops; use `ops::softmax(x, D::Minus1)` |
+//! | `max_pool2d` backward is scaled by `1/(kh*kw)`, fails when kernel != stride and is wrong when the size is not a multiple of the kernel; no padding at all | `pool::tests::candle_max_pool_backward_is_wrong` | [`MaxPool2d`], [`AvgPool2d`]: custom ops with their own backward op |
+//! | the CPU RNG cannot be seeded (`Device::set_seed` fails on CPU) | `init::tests::candle_cpu_rng_cannot_be_seeded` | [`Init`] draws every value from [`crate::rng::RngStream`] named `init/{var path}` |
+//! | CPU `conv2d` runs one small gemm per sample tile and its backward goes through a direct-loop `conv_transpose2d`: a few GFLOP/s | `conv::tests` (correctness; speed in `benches/conv.rs`) | [`Conv2d`]: im2col + one large gemm, col2im backward |
+//! | `candle_nn::SGD` has no momentum, no optimizer clips gradients | `optim::sgd::tests::candle_sgd_has_no_momentum` | [`optim`]: SGD (momentum, Nesterov), AdamW (AMSGrad), LAMB; [`clip_grad_norm`] |
+//!
+//! What else is here, one concept per file:
+//! - [`grad_check`]: finite-difference gradient checker, the oracle for every op's backward.
+//! - [`init`] / [`params`]: seeded initialisers and the named parameter store with the
+//!   [`linear`] and [`conv2d`] constructors (PyTorch's default initialisation).
+//! - [`layer_norm`], [`pool`]: the correct replacements above.
+//! - [`optim`], [`clip`], [`schedule`], [`accumulate`]: the training loop's parts.
+//! - [`loss`], [`metrics`]: cross-entropy, accuracy, seeded dropout, confusion matrix, macro F1.
+//! - [`models`]: the MNIST baselines [`Mlp`] and [`SmallCnn`], and [`vars_without_grad`], the
+//!   check every model's test runs (**every trainable variable receives a gradient**).
+
+pub mod accumulate;
+pub mod clip;
+pub mod conv;
+mod custom_op;
+mod gemm;
+pub mod grad_check;
+pub mod init;
+pub mod layer_norm;
+pub mod loss;
+pub mod metrics;
+pub mod models;
+pub mod optim;
+pub mod params;
+pub mod pool;
+pub mod schedule;
+
+pub use accumulate::GradAccumulator;
+pub use clip::{clip_grad_norm, grad_norm};
+pub use conv::Conv2d;
+pub use grad_check::{GradCheck, GradCheckReport};
+pub use init::{Fan, Init, Nonlinearity};
+pub use layer_norm::LayerNorm;
+pub use loss::{accuracy, cross_entropy, dropout};
+pub use metrics::ConfusionMatrix;
+pub use models::{Mlp, MlpConfig, SmallCnn, SmallCnnConfig, vars_without_grad};
+pub use optim::{Optimizer, OptimizerConfig};
+pub use params::{Params, ParamsPath, conv2d, conv2d_no_bias, linear};
+pub use pool::{AvgPool2d, MaxPool2d, Pool2dConfig, avg_pool2d, max_pool2d};
+pub use schedule::Schedule;
+
+/// Turns an accel error into a candle error, for code that implements candle traits
+/// (`Module::forward` must return `candle_core::Result`). A wrapped candle error is unwrapped.
+pub(crate) fn to_candle(e: crate::Error) -> candle_core::Error {
+    match e {
+        crate::Error::Candle(c) => c,
+        other => candle_core::Error::wrap(other),
+    }
+}
