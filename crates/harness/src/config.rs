@@ -15,6 +15,22 @@ use toml::{Table, Value};
 use crate::error::{Error, Result, one_line};
 use crate::fsutil::read_text;
 
+/// What the harness needs of an experiment's config beyond serde.
+///
+/// serde checks names and types (`deny_unknown_fields`, typed fields); [`validate`] checks what
+/// types cannot say: ranges (`0 < lr`), combinations (`warmup_steps < total_steps`), files that
+/// must exist. It runs on the resolved config (file, defaults, `--set`, `--seed`) before the run
+/// directory is created, so a bad value never leaves an empty run behind.
+///
+/// [`validate`]: ExperimentConfig::validate
+pub trait ExperimentConfig: Serialize + DeserializeOwned {
+    /// `Err(message)` names the key, the value and the fix, e.g.
+    /// `"train.epochs = 0: must be at least 1"`.
+    fn validate(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
+}
+
 /// Reads the TOML config `path` into `C`, applies `overrides` (`key.path=value`, in order) and
 /// `seed` (as `seed=N`, last), and returns the resolved config with its TOML table (defaults
 /// included: what `config.toml` holds).

@@ -31,10 +31,10 @@ pub mod session;
 pub mod table;
 
 pub use cli::{RunArgs, effective_threads, init_threads, main_with};
-pub use config::{load_config, to_toml_string};
+pub use config::{ExperimentConfig, load_config, to_toml_string};
 pub use error::{Error, Result};
 pub use metrics::{MetricsWriter, Value};
 pub use progress::Progress;
 pub use run::RunDir;
-pub use session::Session;
+pub use session::{Prepared, Session};
 pub use table::MetricsTable;

@@ -97,7 +97,15 @@ pub struct MetricsWriter {
     header: Option<Vec<String>>,
     writer: Option<csv::Writer<File>>,
     rows: u64,
+    /// Rows appended by this process (for [`KILL_AFTER_ROWS_ENV`]).
+    appended: u64,
 }
+
+/// Fault injection for resume tests: with `ACCEL_KILL_AFTER_ROWS=N` set, the process exits with
+/// code 137 (as if killed by SIGKILL) right after this process appended its N-th metrics row.
+/// Nothing is cleaned up, exactly like a real kill; `--resume` must then finish the run with the
+/// same metrics as an uninterrupted one.
+pub const KILL_AFTER_ROWS_ENV: &str = "ACCEL_KILL_AFTER_ROWS";
 
 impl MetricsWriter {
     /// A writer for a new CSV at `path`. Nothing is written until the first row, which fixes the
@@ -108,6 +116,7 @@ impl MetricsWriter {
             header: None,
             writer: None,
             rows: 0,
+            appended: 0,
         }
     }
 
@@ -143,6 +152,7 @@ impl MetricsWriter {
             header,
             writer,
             rows: keep_rows,
+            appended: 0,
         })
     }
 
@@ -196,6 +206,19 @@ impl MetricsWriter {
             .map_err(|e| csv_err(&self.path, &e))?;
         w.flush().map_err(|e| Error::io(&self.path, e))?;
         self.rows += 1;
+        self.appended += 1;
+        if let Some(n) = std::env::var(KILL_AFTER_ROWS_ENV)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            && self.appended >= n
+        {
+            eprintln!(
+                "{KILL_AFTER_ROWS_ENV}={n}: simulating a kill after {} rows of {}",
+                self.appended,
+                self.path.display()
+            );
+            std::process::exit(137);
+        }
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 //! # use serde::{Deserialize, Serialize};
 //! # use std::collections::HashMap;
 //! # #[derive(Serialize, Deserialize)] #[serde(deny_unknown_fields)] struct Config { seed: u64, epochs: usize }
+//! # impl accel_harness::ExperimentConfig for Config {}
 //! # #[derive(Serialize, Deserialize)] struct State { epoch: usize }
 //! # fn main() -> accel_harness::Result<()> {
 //! # let args = accel_harness::RunArgs::default();
@@ -46,7 +47,8 @@ use toml::Table;
 use crate::checkpoint;
 use crate::cli::{RunArgs, effective_threads};
 use crate::config::{
-    apply_overrides, default_config, differing_keys, get_path, load_config, to_toml_string,
+    ExperimentConfig, apply_overrides, default_config, differing_keys, get_path, load_config,
+    to_toml_string,
 };
 use crate::error::{Error, Result};
 use crate::fsutil::{checked_relative, create_dir_all, write_atomic};
@@ -85,7 +87,36 @@ pub struct Session<C> {
     earlier_wall_s: f64,
 }
 
-impl<C: Serialize + DeserializeOwned> Session<C> {
+/// A run resolved by [`Session::prepare`]: its config is checked, nothing is written yet.
+#[derive(Debug)]
+pub struct Prepared<C> {
+    /// The resolved config (on `--resume`, the run's saved one).
+    pub config: C,
+    experiment: String,
+    args: RunArgs,
+    features: Vec<String>,
+    table: Table,
+    resume: Option<RunDir>,
+}
+
+impl<C: ExperimentConfig> Prepared<C> {
+    /// Whether this continues an interrupted run.
+    pub fn is_resume(&self) -> bool {
+        self.resume.is_some()
+    }
+
+    /// Creates the run directory (`config.toml` first, then `meta.toml`), or reopens the
+    /// interrupted run (recording the resume in `meta.toml` and cutting `metrics.csv` back to
+    /// the last checkpoint's rows).
+    pub fn start(mut self) -> Result<Session<C>> {
+        match self.resume.take() {
+            Some(run) => Session::resume(self, run),
+            None => Session::create(self),
+        }
+    }
+}
+
+impl<C: ExperimentConfig> Session<C> {
     /// Starts a run of `experiment` (a slug) as `args` ask, recording the cargo `features` the
     /// binary was built with.
     ///
@@ -96,28 +127,71 @@ impl<C: Serialize + DeserializeOwned> Session<C> {
     /// `--set` and `--seed` are refused unless they leave it unchanged), the resume is recorded
     /// in `meta.toml`, and `metrics.csv` is cut back to the rows the last checkpoint recorded.
     pub fn start(experiment: &str, args: &RunArgs, features: &[&str]) -> Result<Self> {
+        Self::prepare(experiment, args, features)?.start()
+    }
+
+    /// The first half of [`Session::start`]: resolves and checks the config (or, with
+    /// `--resume`, finds the run and reads its saved config back) and writes nothing. Load data
+    /// and check other inputs on [`Prepared::config`], then call [`Prepared::start`]: a bad input
+    /// then fails before any run directory exists.
+    pub fn prepare(experiment: &str, args: &RunArgs, features: &[&str]) -> Result<Prepared<C>> {
         check_experiment_name(experiment)?;
         if args.threads == Some(0) {
             return Err(Error::usage("--threads must be at least 1"));
         }
-        match &args.resume {
-            Some(explicit) => Self::resume(experiment, args, explicit.as_deref(), features),
-            None => Self::create(experiment, args, features),
+        let features = features.iter().map(|f| f.to_string()).collect();
+        let Some(explicit) = &args.resume else {
+            let (config, table) = match &args.config {
+                Some(path) => load_config::<C>(path, &args.set, args.seed)?,
+                None => default_config::<C>(&args.set, args.seed)?,
+            };
+            validate(&config, args.config.as_deref())?;
+            return Ok(Prepared {
+                config,
+                experiment: experiment.to_string(),
+                args: args.clone(),
+                features,
+                table,
+                resume: None,
+            });
+        };
+        let run = find_resumable(&args.out, experiment, explicit.as_deref())?;
+        if !run.config_path().is_file() {
+            return Err(Error::usage(format!(
+                "--resume {}: the run was interrupted before it wrote {CONFIG_FILE}, so there is \
+                 nothing to resume; delete it and start a new run",
+                run.path().display()
+            )));
         }
+        let (config, table) = load_config::<C>(&run.config_path(), &[], None)?;
+        validate(&config, Some(&run.config_path()))?;
+        check_unchanged::<C>(&run, &table, args)?;
+        Ok(Prepared {
+            config,
+            experiment: experiment.to_string(),
+            args: args.clone(),
+            features,
+            table,
+            resume: Some(run),
+        })
     }
 
-    fn create(experiment: &str, args: &RunArgs, features: &[&str]) -> Result<Self> {
-        let (config, table) = match &args.config {
-            Some(path) => load_config::<C>(path, &args.set, args.seed)?,
-            None => default_config::<C>(&args.set, args.seed)?,
-        };
+    fn create(p: Prepared<C>) -> Result<Self> {
+        let Prepared {
+            config,
+            experiment,
+            args,
+            features,
+            table,
+            ..
+        } = p;
         let seed = table
             .get("seed")
             .and_then(toml::Value::as_integer)
             .and_then(|s| u64::try_from(s).ok());
         let resolved = to_toml_string(&config)?;
         let now = chrono::Utc::now();
-        let run = RunDir::create(&args.out, experiment, seed, now)?;
+        let run = RunDir::create(&args.out, &experiment, seed, now)?;
         let text = format!(
             "# Resolved config of run {} of `{experiment}` (defaults included).\n\
              # Start a new run with it: --config {}\n\n{resolved}",
@@ -127,7 +201,7 @@ impl<C: Serialize + DeserializeOwned> Session<C> {
         write_atomic(&run.config_path(), text.as_bytes())?;
         let (git_revision, git_dirty) = git_state();
         let meta = Meta {
-            experiment: experiment.to_string(),
+            experiment: experiment.clone(),
             run_id: run.id().to_string(),
             config_source: args
                 .config
@@ -137,7 +211,7 @@ impl<C: Serialize + DeserializeOwned> Session<C> {
             git_dirty,
             command_line: command_line(),
             threads: effective_threads(args.threads),
-            features: features.iter().map(|f| f.to_string()).collect(),
+            features,
             hostname: hostname(),
             cpu_model: cpu_model(),
             started: rfc3339(now),
@@ -161,26 +235,19 @@ impl<C: Serialize + DeserializeOwned> Session<C> {
         })
     }
 
-    fn resume(
-        experiment: &str,
-        args: &RunArgs,
-        explicit: Option<&std::path::Path>,
-        features: &[&str],
-    ) -> Result<Self> {
-        let run = find_resumable(&args.out, experiment, explicit)?;
-        if !run.config_path().is_file() {
-            return Err(Error::usage(format!(
-                "--resume {}: the run was interrupted before it wrote {CONFIG_FILE}, so there is \
-                 nothing to resume; delete it and start a new run",
-                run.path().display()
-            )));
-        }
-        let (config, table) = load_config::<C>(&run.config_path(), &[], None)?;
-        check_unchanged::<C>(&run, &table, args)?;
+    fn resume(p: Prepared<C>, run: RunDir) -> Result<Self> {
+        let Prepared {
+            config,
+            experiment,
+            args,
+            features,
+            table,
+            ..
+        } = p;
         let mut meta = match Meta::read(&run.meta_path()) {
             Ok(m) => m,
             // Killed between config.toml and meta.toml: nothing else was written either.
-            Err(_) if !run.meta_path().exists() => fresh_meta(&run, experiment, args, features),
+            Err(_) if !run.meta_path().exists() => fresh_meta(&run, &experiment, &args, &features),
             Err(e) => return Err(e),
         };
         meta.resumes += 1;
@@ -382,7 +449,7 @@ fn check_unchanged<C: Serialize + DeserializeOwned>(
 }
 
 /// The meta of a run whose `meta.toml` was never written.
-fn fresh_meta(run: &RunDir, experiment: &str, args: &RunArgs, features: &[&str]) -> Meta {
+fn fresh_meta(run: &RunDir, experiment: &str, args: &RunArgs, features: &[String]) -> Meta {
     let (git_revision, git_dirty) = git_state();
     Meta {
         experiment: experiment.to_string(),
@@ -392,7 +459,7 @@ fn fresh_meta(run: &RunDir, experiment: &str, args: &RunArgs, features: &[&str])
         git_dirty,
         command_line: command_line(),
         threads: effective_threads(args.threads),
-        features: features.iter().map(|f| f.to_string()).collect(),
+        features: features.to_vec(),
         hostname: hostname(),
         cpu_model: cpu_model(),
         started: now_rfc3339(),
@@ -401,4 +468,15 @@ fn fresh_meta(run: &RunDir, experiment: &str, args: &RunArgs, features: &[&str])
         finished: None,
         resume_log: Vec::new(),
     }
+}
+
+/// Runs the experiment's semantic checks; the error names the config file (or "the defaults").
+fn validate<C: ExperimentConfig>(config: &C, source: Option<&std::path::Path>) -> Result<()> {
+    config.validate().map_err(|msg| match source {
+        Some(path) => Error::Invalid {
+            path: path.to_path_buf(),
+            msg,
+        },
+        None => Error::usage(format!("config (defaults and --set): {msg}")),
+    })
 }

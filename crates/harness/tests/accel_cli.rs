@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use accel_harness::{RunArgs, Session};
+use accel_harness::{ExperimentConfig, RunArgs, Session};
 use serde::{Deserialize, Serialize};
 
 fn accel(args: &[&str], cwd: &Path) -> Output {
@@ -23,6 +23,8 @@ fn accel(args: &[&str], cwd: &Path) -> Output {
 struct Config {
     seed: u64,
 }
+
+impl ExperimentConfig for Config {}
 
 /// A finished run of `slug` under `root/results` with a loss curve and a summary.
 fn finished_run(root: &Path, slug: &str) -> std::path::PathBuf {

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use accel_harness::{RunArgs, Session};
+use accel_harness::{ExperimentConfig, RunArgs, Session};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -21,6 +21,18 @@ struct Config {
 struct Model {
     kind: String,
     hidden: Vec<usize>,
+}
+
+impl ExperimentConfig for Config {
+    fn validate(&self) -> Result<(), String> {
+        if self.model.hidden.contains(&0) {
+            return Err(format!(
+                "model.hidden = {:?}: every layer needs at least 1 unit",
+                self.model.hidden
+            ));
+        }
+        Ok(())
+    }
 }
 
 const GOOD: &str = "seed = 1\n\n[model]\nkind = \"mlp\"\nhidden = [32]\n";
@@ -125,5 +137,14 @@ fn a_good_override_is_applied() {
     assert!(
         saved.contains("kind = \"cnn\"") && saved.contains("hidden = [8, 8]"),
         "{saved}"
+    );
+}
+
+#[test]
+fn a_semantically_invalid_value_names_the_file_and_key_and_leaves_no_run() {
+    let e = start_err(GOOD, &["model.hidden=[4, 0]"]);
+    assert!(
+        e.contains("smoke.toml") && e.contains("model.hidden = [4, 0]"),
+        "{e}"
     );
 }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use accel_harness::{RunArgs, Session};
+use accel_harness::{ExperimentConfig, RunArgs, Session};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +20,8 @@ struct Config {
     #[serde(default)]
     train: Train,
 }
+
+impl ExperimentConfig for Config {}
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields, default)]
