@@ -36,9 +36,13 @@ pub fn rust_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The part of a source file that is not test code: everything before the first `#[cfg(test)]`
-/// line. The workspace convention (ARCHITECTURE.md) is that unit tests sit at the end of a file.
+/// The part of a source file that is not test code: nothing for a file marked `#![cfg(test)]`
+/// (a test-only module in a file of its own), else everything before the first `#[cfg(test)]`.
+/// The workspace convention (ARCHITECTURE.md) is that unit tests sit at the end of a file.
 pub fn non_test_source(text: &str) -> &str {
+    if text.lines().any(|l| l.trim() == "#![cfg(test)]") {
+        return "";
+    }
     match text.find("#[cfg(test)]") {
         Some(i) => &text[..i],
         None => text,

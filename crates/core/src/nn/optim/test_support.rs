@@ -2,6 +2,8 @@
 //! depend on the current values, a plain-f64 copy of the parameters for the reference update, and
 //! the state round-trip check.
 
+#![cfg(test)]
+
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;

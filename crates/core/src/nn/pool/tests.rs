@@ -1,6 +1,8 @@
 //! Tests of the pooling ops: forward against a naive reference, backward against finite
 //! differences, the candle trap, errors, and an `#[ignore]`d timing against candle.
 
+#![cfg(test)]
+
 use super::*;
 use crate::nn::grad_check::GradCheck;
 use crate::rng::RngStream;
