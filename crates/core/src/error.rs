@@ -39,6 +39,16 @@ pub enum Error {
         actual: String,
     },
 
+    /// A text format (OpenQASM, a config-like file) that does not parse, with the position of the
+    /// fault (1-based line and column).
+    #[error("{source_name}:{line}:{column}: {msg}")]
+    Parse {
+        source_name: String,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
+
     /// A parameter given by the caller (config value, index, size) is out of its domain.
     #[error("invalid {name}: {msg}")]
     InvalidArgument { name: String, msg: String },

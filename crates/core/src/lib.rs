@@ -5,12 +5,14 @@
 //! - [`data`]: MNIST, CIFAR-10, UCI optdigits and text-corpus loaders; `Dataset` and `Loader`.
 //! - [`nn`]: candle made correct for training: seeded init, LayerNorm, pooling ops, optimizers,
 //!   clipping, schedules, gradient accumulation, reference models.
+//! - [`quantum`]: the batched, differentiable, noisy state-vector simulator.
 //!
 //! See `ARCHITECTURE.md` at the repository root for the map and the invariants.
 
 pub mod data;
 pub mod error;
 pub mod nn;
+pub mod quantum;
 pub mod rng;
 
 pub use error::{Error, Result};
