@@ -149,6 +149,21 @@ impl PauliString {
         self.x == 0
     }
 
+    /// For a diagonal string, its eigenvalue on basis state `i` (±1).
+    #[inline]
+    pub(crate) fn sign(&self, i: usize) -> f64 {
+        if (i & self.z).count_ones().is_multiple_of(2) {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// `(x, z, n_Y)`: the bit masks and Y count with `P|i> = i^{n_Y} (-1)^{|i & z|} |i ^ x>`.
+    pub(crate) fn masks(&self) -> (usize, usize, u32) {
+        (self.x, self.z, self.ny)
+    }
+
     /// `<P>` for every lane of `blk`, added into `out` (one value per lane) times `weight`.
     pub(crate) fn expectation_block(&self, blk: &Block, dim: usize, weight: f64, out: &mut [f64]) {
         let l = blk.lanes;
@@ -156,7 +171,7 @@ impl PauliString {
         let mut acc_im = [0.0f64; super::state::LANES];
         for i in 0..dim {
             let j = i ^ self.x;
-            let sign = if (i & self.z).count_ones() % 2 == 0 {
+            let sign = if (i & self.z).count_ones().is_multiple_of(2) {
                 1.0
             } else {
                 -1.0
@@ -185,14 +200,14 @@ impl PauliString {
         let l = src.lanes;
         for i in 0..dim {
             let j = i ^ self.x;
-            let sign = if (i & self.z).count_ones() % 2 == 0 {
+            let sign = if (i & self.z).count_ones().is_multiple_of(2) {
                 1.0
             } else {
                 -1.0
             };
             let (a, b) = (i * l, j * l);
-            for k in 0..l {
-                let (ar, ai) = (src.re[a + k] * sign * w[k], src.im[a + k] * sign * w[k]);
+            for (k, wk) in w.iter().enumerate().take(l) {
+                let (ar, ai) = (src.re[a + k] * sign * wk, src.im[a + k] * sign * wk);
                 // times i^ny
                 let (vr, vi) = match self.ny % 4 {
                     0 => (ar, ai),
@@ -273,7 +288,40 @@ pub fn expectations(state: &StateBatch, observables: &[PauliSum]) -> Result<Vec<
     let mut out = vec![0.0; state.batch() * k];
     let dim = state.dim();
     let mut lane_vals = [0.0f64; super::state::LANES];
+    let all_diagonal = observables
+        .iter()
+        .all(|o| o.terms.iter().all(|(_, p)| p.is_diagonal()));
+    let mut probs = if all_diagonal {
+        vec![0.0; dim * state.blocks().first().map_or(1, |b| b.lanes)]
+    } else {
+        Vec::new()
+    };
     for (bi, blk) in state.blocks().iter().enumerate() {
+        if all_diagonal {
+            // One pass for |ψ_i|², then a signed sum per term.
+            for ((p, re), im) in probs.iter_mut().zip(blk.re.iter()).zip(blk.im.iter()) {
+                *p = re * re + im * im;
+            }
+            let l = blk.lanes;
+            for (oi, o) in observables.iter().enumerate() {
+                lane_vals.fill(0.0);
+                for (c, p) in &o.terms {
+                    for (i, row) in probs.chunks_exact(l).enumerate() {
+                        let s = c * p.sign(i);
+                        for (v, pr) in lane_vals.iter_mut().zip(row) {
+                            *v += s * pr;
+                        }
+                    }
+                }
+                for (lane, v) in lane_vals[..l].iter().enumerate() {
+                    let b = bi * l + lane;
+                    if b < state.batch() {
+                        out[b * k + oi] = *v;
+                    }
+                }
+            }
+            continue;
+        }
         for (oi, o) in observables.iter().enumerate() {
             lane_vals.fill(0.0);
             for (c, p) in &o.terms {

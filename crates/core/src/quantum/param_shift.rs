@@ -18,7 +18,7 @@ use super::sim::{Compiled, Workspace, param_target};
 use crate::{Error, Result};
 
 /// The shift rule of a gate: `(shift, coefficient)` pairs, `df/dθ = Σ c [f(θ+s) − f(θ−s)]`.
-fn rule(kind: GateKind) -> &'static [(f64, f64)] {
+pub(crate) fn rule(kind: GateKind) -> &'static [(f64, f64)] {
     use GateKind::*;
     use std::f64::consts::FRAC_PI_2;
     const TWO: &[(f64, f64)] = &[(FRAC_PI_2, 0.5)];
@@ -119,7 +119,7 @@ fn quotient_weights(ws: &Workspace, which: &Probabilities, v: &[f64]) -> Result<
     let mut w = v.to_vec();
     for (b, (qs, ws_)) in q.chunks_exact(k).zip(w.chunks_exact_mut(k)).enumerate() {
         let z: f64 = qs.iter().sum();
-        if !(z > 1e-300) {
+        if z.is_nan() || z <= 1e-300 {
             return Err(Error::invalid(
                 "post-selection",
                 format!("sample {b} never has its ancillas at 0"),
@@ -152,7 +152,7 @@ fn outputs(ws: &Workspace, c: &Cotangent<'_>, raw: bool, out: &mut Vec<f64>) -> 
             if !raw && matches!(which, Probabilities::Conditional { .. }) {
                 for (b, row) in p.chunks_exact_mut(k).enumerate() {
                     let z: f64 = row.iter().sum();
-                    if !(z > 1e-300) {
+                    if z.is_nan() || z <= 1e-300 {
                         return Err(Error::invalid(
                             "post-selection",
                             format!("sample {b} never has its ancillas at 0"),
