@@ -366,13 +366,16 @@ fn prepared_initial_states_and_bad_sizes() {
 
 // ---------------------------------------------------------------- gradients
 
+/// A scalar loss of (weights, inputs) evaluated with a compiled circuit and its workspace.
+type Loss<'a> = dyn Fn(&Compiled, &mut accel_core::quantum::Workspace, &[f64], &[f64]) -> f64 + 'a;
+
 /// Finite-difference VJP of `loss(weights, inputs)` in f64 (central, step 1e-6).
 fn fd_vjp(
     sim: &Compiled,
     batch: usize,
     w: &[f64],
     x: &[f64],
-    loss: &dyn Fn(&Compiled, &mut accel_core::quantum::Workspace, &[f64], &[f64]) -> f64,
+    loss: &Loss<'_>,
 ) -> (Vec<f64>, Vec<f64>) {
     let mut ws = sim.workspace(batch).unwrap();
     let h = 1e-6;

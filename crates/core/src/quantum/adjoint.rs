@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use super::compile::GradRule;
-use super::kernels::{Coefs, apply};
+use super::kernels::{Coefs, Form, KernelOp, Pauli1, apply, pauli_inner};
 use super::measure::Probabilities;
 use super::observable::PauliSum;
 use super::sim::{Compiled, Workspace, coefs, param_target};
@@ -62,6 +62,18 @@ impl Compiled {
         cotangent: &Cotangent<'_>,
     ) -> Result<Gradients> {
         self.run(ws, weights, inputs)?;
+        let mut g = Gradients {
+            weights: vec![0.0; self.prog.num_weights],
+            inputs: vec![0.0; ws.batch * self.prog.num_inputs],
+        };
+        self.adjoint_sweep(ws, cotangent, &mut g.weights, &mut g.inputs)?;
+        Ok(g)
+    }
+
+    /// The backward sweep alone, on the state `ws` holds after [`Compiled::run`] with the same
+    /// weights and inputs (read the outputs first: the state is uncomputed). This is the fused
+    /// forward-then-gradient path: `run`, read outputs, `backward`.
+    pub fn backward(&self, ws: &mut Workspace, cotangent: &Cotangent<'_>) -> Result<Gradients> {
         let mut g = Gradients {
             weights: vec![0.0; self.prog.num_weights],
             inputs: vec![0.0; ws.batch * self.prog.num_inputs],
@@ -120,11 +132,17 @@ impl Compiled {
                 for op in ops.iter().rev() {
                     let mut nd = 0;
                     if let GradRule::Generator { ops: gens, factor } = &op.grad {
-                        copy_block(psi, mu);
-                        for (k, c) in gens {
-                            apply(k, Coefs::Shared(c), mu, n);
-                        }
-                        let (_, im) = inner(lam, mu, dim);
+                        let (_, im) = match single_pauli(gens) {
+                            // RX, RY, RZ: <λ|Pψ> in one pass, no copy.
+                            Some((p, t)) => pauli_inner(p, t, lam, psi),
+                            None => {
+                                copy_block(psi, mu);
+                                for (k, c) in gens {
+                                    apply(k, Coefs::Shared(c), mu, n);
+                                }
+                                inner(lam, mu, dim)
+                            }
+                        };
                         for lane in 0..l {
                             d[0][lane] = factor * im[lane];
                         }
@@ -196,6 +214,21 @@ fn check_cotangent(c: &Cotangent<'_>, n: usize, batch: usize) -> Result<()> {
     Ok(())
 }
 
+/// The Pauli and qubit of a generator that is one uncontrolled X, Y or Z.
+fn single_pauli(gens: &[(KernelOp, Vec<f64>)]) -> Option<(Pauli1, usize)> {
+    let [(k, c)] = gens else { return None };
+    if k.controls != 0 {
+        return None;
+    }
+    let p = match k.form {
+        Form::X1 => Pauli1::X,
+        Form::Y1 => Pauli1::Y,
+        Form::Diag1 if c.as_slice() == [1.0, 0.0, -1.0, 0.0] => Pauli1::Z,
+        _ => return None,
+    };
+    Some((p, k.targets[0]))
+}
+
 fn copy_block(src: &Block, dst: &mut Block) {
     dst.re.copy_from_slice(&src.re);
     dst.im.copy_from_slice(&src.im);
@@ -232,6 +265,29 @@ fn init_lambda(
     match c {
         Cotangent::Expectations { observables, v } => {
             let k = observables.len();
+            if observables
+                .iter()
+                .all(|o| o.terms().iter().all(|(_, p)| p.is_diagonal()))
+            {
+                // λ = diag(w) ψ with w_i = Σ_k v_k Σ_t c_t sign_t(i): one pass over ψ.
+                let mut w = [0.0f64; LANES];
+                for i in 0..dim {
+                    w.fill(0.0);
+                    for (oi, o) in observables.iter().enumerate() {
+                        for (coef, p) in o.terms() {
+                            let s = coef * p.sign(i);
+                            for lane in 0..real {
+                                w[lane] += s * v[(bi * l + lane) * k + oi];
+                            }
+                        }
+                    }
+                    for (lane, wl) in w.iter().enumerate().take(l) {
+                        lam.re[i * l + lane] = wl * psi.re[i * l + lane];
+                        lam.im[i * l + lane] = wl * psi.im[i * l + lane];
+                    }
+                }
+                return;
+            }
             let mut w = [0.0f64; LANES];
             for (oi, o) in observables.iter().enumerate() {
                 for (coef, p) in o.terms() {

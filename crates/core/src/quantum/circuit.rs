@@ -446,7 +446,7 @@ impl Circuit {
         if let Some((k, z)) = diag
             .iter()
             .enumerate()
-            .find(|(_, z)| !((z.norm() - 1.0).abs() <= 1e-9))
+            .find(|(_, z)| (z.norm() - 1.0).abs().is_nan() || (z.norm() - 1.0).abs() > 1e-9)
         {
             return Err(Error::invalid(
                 "diagonal entries",
@@ -478,7 +478,7 @@ impl Circuit {
             ));
         }
         let norm: f64 = amplitudes.iter().map(|z| z.norm_sqr()).sum();
-        if !((norm - 1.0).abs() <= 1e-9) {
+        if norm.is_nan() || (norm - 1.0).abs() > 1e-9 {
             return Err(Error::invalid(
                 "initial state",
                 format!("squared norm is {norm}, not 1; normalise the amplitudes"),

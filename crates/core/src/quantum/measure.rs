@@ -109,7 +109,7 @@ pub fn probabilities(state: &StateBatch, which: &Probabilities) -> Result<(Vec<f
     if matches!(which, Probabilities::Conditional { .. }) {
         for (b, row) in out.chunks_exact_mut(k).enumerate() {
             let z: f64 = row.iter().sum();
-            if !(z > 1e-300) {
+            if z.is_nan() || z <= 1e-300 {
                 return Err(Error::invalid(
                     "post-selection",
                     format!(

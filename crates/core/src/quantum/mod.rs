@@ -15,16 +15,20 @@
 //!   cotangents, with respect to weights and inputs. [`param_shift`]: the same by parameter
 //!   shifts (two- and four-term rules).
 //! - [`qasm`]: OpenQASM 2.0 import and export.
+//! - [`noise`]: Kraus channels, noise models, exact density matrices (n <= 12), trajectories.
+//! - [`bench`](mod@bench): the performance workloads (P1-P3) behind `qsim bench` and `benches/quantum.rs`.
 //!
 //! Conventions: qubit 0 is the least-significant bit of a basis index (Qiskit);
 //! [`state::to_pennylane_order`] converts to PennyLane's wire order. `R_P(θ) = exp(-iθP/2)`.
 
 pub mod adjoint;
+pub mod bench;
 pub mod circuit;
 mod compile;
 pub mod gate;
 mod kernels;
 pub mod measure;
+pub mod noise;
 pub mod observable;
 pub mod param_shift;
 pub mod qasm;

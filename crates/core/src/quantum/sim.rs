@@ -55,6 +55,11 @@ impl Workspace {
     pub fn state(&self) -> &StateBatch {
         &self.state
     }
+
+    /// The state, to set samples by hand before [`Compiled::apply`].
+    pub fn state_mut(&mut self) -> &mut StateBatch {
+        &mut self.state
+    }
 }
 
 impl Compiled {
@@ -222,6 +227,30 @@ impl Compiled {
             Some(a) => ws.state.set_all(a)?,
             None => ws.state.reset(),
         }
+        self.apply_ops(ws);
+        Ok(())
+    }
+
+    /// Applies the circuit's ops to the workspace's *current* states (no reset to the initial
+    /// state), with the coefficients of the last [`Compiled::bind`]. For repeated application
+    /// (Trotter steps, gate benchmarks) and for continuing from a state set by hand with
+    /// [`Workspace::state_mut`].
+    pub fn apply(&self, ws: &mut Workspace) -> Result<()> {
+        if ws.state.n_qubits() != self.prog.n_qubits {
+            return Err(Error::invalid(
+                "workspace",
+                format!(
+                    "made for {} qubits, the circuit has {}",
+                    ws.state.n_qubits(),
+                    self.prog.n_qubits
+                ),
+            ));
+        }
+        self.apply_ops(ws);
+        Ok(())
+    }
+
+    fn apply_ops(&self, ws: &mut Workspace) {
         let n = self.prog.n_qubits;
         let shared = &ws.shared;
         let ops = &self.prog.ops;
@@ -235,7 +264,6 @@ impl Compiled {
                     apply(&op.kernel, coefs(op, 0, shared, lane_buf, l), blk, n);
                 }
             });
-        Ok(())
     }
 }
 
