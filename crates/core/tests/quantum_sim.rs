@@ -556,3 +556,36 @@ fn gradient_of_a_single_rotation_is_analytic() {
         g.weights
     );
 }
+
+#[test]
+fn large_single_states_split_over_threads_give_the_same_amplitudes() {
+    // n >= 14 and one sample: gates are split over threads (including ops on the top qubit).
+    let n = 15;
+    let mut c = random_circuit(77, n, 60, 3, 2);
+    c.h(n - 1)
+        .unwrap()
+        .rx(n - 1, Param::weight(1))
+        .unwrap()
+        .cx(n - 1, 0)
+        .unwrap();
+    let sim = Compiled::new(&c).unwrap();
+    let (w, x) = (random_vec(1, "w", 3), random_vec(1, "x", 2));
+    let run_with = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut ws = sim.workspace(1).unwrap();
+            sim.run(&mut ws, &w, &x).unwrap();
+            ws.state().amplitudes(0).unwrap()
+        })
+    };
+    let one = run_with(1);
+    let four = run_with(4);
+    assert_eq!(
+        one, four,
+        "splitting over threads changes nothing, bit for bit"
+    );
+    assert_close(&four, &reference(&c, &w, &x), 1e-10, "15 qubits");
+}

@@ -19,6 +19,8 @@
 //! - [`layer_norm`], [`pool`]: the correct replacements above.
 //! - [`optim`], [`clip`], [`schedule`], [`accumulate`]: the training loop's parts.
 //! - [`loss`], [`metrics`]: cross-entropy, accuracy, seeded dropout, confusion matrix, macro F1.
+//! - [`quantum_layer`]: [`QuantumLayer`], a parametric circuit as a candle op whose backward is
+//!   the simulator's adjoint VJP (hybrid models train with the optimizers above).
 //! - [`models`]: the MNIST baselines [`Mlp`] and [`SmallCnn`], and [`vars_without_grad`], the
 //!   check every model's test runs (**every trainable variable receives a gradient**).
 
@@ -36,6 +38,7 @@ pub mod models;
 pub mod optim;
 pub mod params;
 pub mod pool;
+pub mod quantum_layer;
 pub mod schedule;
 
 pub use accumulate::GradAccumulator;
@@ -50,6 +53,7 @@ pub use models::{Mlp, MlpConfig, SmallCnn, SmallCnnConfig, vars_without_grad};
 pub use optim::{Optimizer, OptimizerConfig};
 pub use params::{Params, ParamsPath, conv2d, conv2d_no_bias, linear};
 pub use pool::{AvgPool2d, MaxPool2d, Pool2dConfig, avg_pool2d, max_pool2d};
+pub use quantum_layer::{LayerOutput, QuantumLayer};
 pub use schedule::Schedule;
 
 /// Turns an accel error into a candle error, for code that implements candle traits
