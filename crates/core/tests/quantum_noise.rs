@@ -6,7 +6,7 @@
 // Test helpers may panic: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use accel_core::quantum::gate::{ALL_GATES, controlled_matrix};
+use accel_core::quantum::gate::ALL_GATES;
 use accel_core::quantum::noise::{
     Channel, DensitySim, Insertion, MAX_DENSITY_QUBITS, NoiseModel, QubitReadout, ReadoutError,
     TrajectorySim,
@@ -22,26 +22,7 @@ const Z: C64 = C64::new(0.0, 0.0);
 
 /// `state ← m` on `qubits` (local index `Σ_j b(qubits[j]) 2^j`), one vector.
 fn ref_apply(state: &mut [C64], qubits: &[usize], m: &[C64]) {
-    let d = 1 << qubits.len();
-    let mask: usize = qubits.iter().map(|&q| 1 << q).sum();
-    for i in (0..state.len()).filter(|i| i & mask == 0) {
-        let idx: Vec<usize> = (0..d)
-            .map(|local| {
-                i | qubits
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| local >> j & 1 == 1)
-                    .map(|(_, &q)| 1 << q)
-                    .sum::<usize>()
-            })
-            .collect();
-        let v: Vec<C64> = (0..d)
-            .map(|r| (0..d).map(|c| m[r * d + c] * state[idx[c]]).sum())
-            .collect();
-        for (&i, x) in idx.iter().zip(v) {
-            state[i] = x;
-        }
-    }
+    accel_core::quantum::reference::apply_matrix(state, qubits, m);
 }
 
 /// `K ρ K†` for a row-major `dim x dim` `ρ`.
@@ -71,26 +52,7 @@ fn kraus_sum(rho: &[C64], dim: usize, qubits: &[usize], ch: &Channel) -> Vec<C64
 }
 
 fn op_matrix(op: &Op, weights: &[f64], row: &[f64]) -> (Vec<usize>, Vec<C64>) {
-    match op {
-        Op::Gate {
-            kind,
-            qubits,
-            params,
-        } => {
-            let a: Vec<f64> = params.iter().map(|p| p.angle(weights, row)).collect();
-            (qubits.clone(), kind.matrix(&a).unwrap())
-        }
-        Op::Unitary { qubits, matrix } => (qubits.clone(), matrix.clone()),
-        Op::Controlled {
-            controls, matrix, ..
-        } => (op.qubits(), controlled_matrix(controls.len(), matrix)),
-        Op::Diagonal { qubits, diag } => {
-            let d = diag.len();
-            let mut m = vec![Z; d * d];
-            (0..d).for_each(|k| m[k * d + k] = diag[k]);
-            (qubits.clone(), m)
-        }
-    }
+    accel_core::quantum::reference::op_matrix(op, weights, row).unwrap()
 }
 
 /// The final density matrix of one sample (row-major), by brute force.

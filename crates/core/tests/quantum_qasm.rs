@@ -12,72 +12,14 @@ use std::path::{Path, PathBuf};
 use accel_core::Error;
 use accel_core::quantum::gate::{ALL_GATES, controlled_matrix};
 use accel_core::quantum::qasm::{self, QasmProgram, Register};
-use accel_core::quantum::{C64, Circuit, GateKind, Op, Param};
+use accel_core::quantum::{C64, Circuit, GateKind, Param};
 use accel_core::rng::RngStream;
 
 // ---------- the reference: apply every op's matrix to a full state vector ----------
 
-/// `op`'s matrix over the local index `b(q0) + 2 b(q1) + ...` of the returned qubits.
-fn op_matrix(op: &Op, weights: &[f64], inputs: &[f64]) -> (Vec<usize>, Vec<C64>) {
-    match op {
-        Op::Gate {
-            kind,
-            qubits,
-            params,
-        } => {
-            let a: Vec<f64> = params.iter().map(|p| p.angle(weights, inputs)).collect();
-            (qubits.clone(), kind.matrix(&a).unwrap())
-        }
-        Op::Unitary { qubits, matrix } => (qubits.clone(), matrix.clone()),
-        Op::Controlled {
-            controls,
-            target,
-            matrix,
-        } => {
-            let mut q = controls.clone();
-            q.push(*target);
-            (q, controlled_matrix(controls.len(), matrix))
-        }
-        Op::Diagonal { qubits, diag } => {
-            let d = diag.len();
-            let mut m = vec![C64::new(0.0, 0.0); d * d];
-            for (k, z) in diag.iter().enumerate() {
-                m[k * d + k] = *z;
-            }
-            (qubits.clone(), m)
-        }
-    }
-}
-
 /// The final state from |0...0> (or the prepared state), by brute force.
 fn state(c: &Circuit, weights: &[f64], inputs: &[f64]) -> Vec<C64> {
-    let dim = 1usize << c.n_qubits();
-    let mut s = match c.initial_state() {
-        Some(s) => s.to_vec(),
-        None => {
-            let mut s = vec![C64::new(0.0, 0.0); dim];
-            s[0] = C64::new(1.0, 0.0);
-            s
-        }
-    };
-    for op in c.ops() {
-        let (qubits, m) = op_matrix(op, weights, inputs);
-        let d = 1usize << qubits.len();
-        let mut next = vec![C64::new(0.0, 0.0); dim];
-        for (i, amp) in s.iter().enumerate() {
-            let col: usize = (0..qubits.len()).map(|j| (i >> qubits[j] & 1) << j).sum();
-            let rest = qubits.iter().fold(i, |acc, &q| acc & !(1 << q));
-            for row in 0..d {
-                let target: usize = rest
-                    | (0..qubits.len())
-                        .map(|j| (row >> j & 1) << qubits[j])
-                        .sum::<usize>();
-                next[target] += m[row * d + col] * amp;
-            }
-        }
-        s = next;
-    }
-    s
+    accel_core::quantum::reference::final_state(c, weights, inputs).unwrap()
 }
 
 /// The circuit's unitary, column `k` = the state from basis state `k`.

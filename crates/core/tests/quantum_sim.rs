@@ -5,84 +5,17 @@
 // Test helpers may panic: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use accel_core::quantum::gate::{ALL_GATES, controlled_matrix};
+use accel_core::quantum::gate::ALL_GATES;
 use accel_core::quantum::{
-    C64, Circuit, Compiled, Cotangent, GateKind, Op, Param, PauliString, PauliSum, Probabilities,
+    C64, Circuit, Compiled, Cotangent, GateKind, Param, PauliString, PauliSum, Probabilities,
 };
 use accel_core::rng::RngStream;
 
 // ---------------------------------------------------------------- the dense reference
 
-fn ref_apply_matrix(state: &mut [C64], qubits: &[usize], m: &[C64]) {
-    let k = qubits.len();
-    let d = 1 << k;
-    let mask: usize = qubits.iter().map(|&q| 1 << q).sum();
-    let mut v = vec![C64::new(0.0, 0.0); d];
-    for i in 0..state.len() {
-        if i & mask != 0 {
-            continue;
-        }
-        let idx: Vec<usize> = (0..d)
-            .map(|local| {
-                i | qubits
-                    .iter()
-                    .enumerate()
-                    .filter(|(j, _)| local >> j & 1 == 1)
-                    .map(|(_, &q)| 1 << q)
-                    .sum::<usize>()
-            })
-            .collect();
-        for r in 0..d {
-            v[r] = (0..d).map(|c| m[r * d + c] * state[idx[c]]).sum();
-        }
-        for r in 0..d {
-            state[idx[r]] = v[r];
-        }
-    }
-}
-
-/// The final state of one sample by brute force.
+/// The final state of one sample by brute force ([`accel_core::quantum::reference`]).
 fn reference(c: &Circuit, weights: &[f64], row: &[f64]) -> Vec<C64> {
-    let n = c.n_qubits();
-    let mut s = match c.initial_state() {
-        Some(a) => a.to_vec(),
-        None => {
-            let mut s = vec![C64::new(0.0, 0.0); 1 << n];
-            s[0] = C64::new(1.0, 0.0);
-            s
-        }
-    };
-    for op in c.ops() {
-        match op {
-            Op::Gate {
-                kind,
-                qubits,
-                params,
-            } => {
-                let angles: Vec<f64> = params.iter().map(|p| p.angle(weights, row)).collect();
-                ref_apply_matrix(&mut s, qubits, &kind.matrix(&angles).unwrap());
-            }
-            Op::Unitary { qubits, matrix } => ref_apply_matrix(&mut s, qubits, matrix),
-            Op::Controlled {
-                controls,
-                target,
-                matrix,
-            } => {
-                let mut q = controls.clone();
-                q.push(*target);
-                ref_apply_matrix(&mut s, &q, &controlled_matrix(controls.len(), matrix));
-            }
-            Op::Diagonal { qubits, diag } => {
-                let d = diag.len();
-                let mut m = vec![C64::new(0.0, 0.0); d * d];
-                for (k, z) in diag.iter().enumerate() {
-                    m[k * d + k] = *z;
-                }
-                ref_apply_matrix(&mut s, qubits, &m);
-            }
-        }
-    }
-    s
+    accel_core::quantum::reference::final_state(c, weights, row).unwrap()
 }
 
 // ---------------------------------------------------------------- random circuits

@@ -14,7 +14,8 @@
 //! - [`adjoint`]: vector-Jacobian products by the adjoint method, for expectation AND probability
 //!   cotangents, with respect to weights and inputs. [`param_shift`]: the same by parameter
 //!   shifts (two- and four-term rules).
-//! - [`qasm`]: OpenQASM 2.0 import and export.
+//! - [`qasm`]: OpenQASM 2.0 import and export. [`reference`]: the slow dense reference simulator
+//!   every fast path is tested against.
 //! - [`noise`]: Kraus channels, noise models, exact density matrices (n <= 12), trajectories.
 //! - [`bench`](mod@bench): the performance workloads (P1-P3) behind `qsim bench` and `benches/quantum.rs`.
 //!
@@ -32,6 +33,7 @@ pub mod noise;
 pub mod observable;
 pub mod param_shift;
 pub mod qasm;
+pub mod reference;
 pub mod sim;
 pub mod state;
 

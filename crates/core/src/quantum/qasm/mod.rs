@@ -151,7 +151,5 @@ impl Located {
     }
 }
 
-// Test-only files (each starts with `#![cfg(test)]`): a dense reference simulator and the
-// module's cross-file unit tests.
-mod dense;
+// The module's cross-file unit tests (test-only: the file starts with `#![cfg(test)]`).
 mod tests;

@@ -2,10 +2,14 @@
 //! Unit tests across the reader's files: the native mappings of [`super::library`] against the
 //! definitions expanded down to `U` and `CX`, and the export of what the reader maps natively.
 
-use super::dense::{distance, unitary};
 use super::library::{EXTRAS, QELIB1};
 use super::{parse, parse_with, to_qasm};
-use crate::quantum::{Circuit, Op};
+use crate::quantum::{C64, Circuit, Op};
+
+/// The circuit's unitary by the dense reference.
+fn unitary(c: &Circuit) -> Vec<C64> {
+    crate::quantum::reference::unitary(c).unwrap()
+}
 
 /// `(name, params, qubits)` of every gate in the built-in library.
 fn library_gates() -> Vec<(String, usize, usize)> {
@@ -150,4 +154,13 @@ fn a_circuit_survives_when_every_qubit_is_broadcast() {
         want.cx(i, i + 3).unwrap();
     }
     assert_eq!(c, want);
+}
+
+/// Largest entry of `a - b`.
+fn distance(a: &[C64], b: &[C64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).norm())
+        .fold(0.0, f64::max)
 }
