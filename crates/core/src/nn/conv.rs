@@ -21,7 +21,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
 use candle_nn::Conv2dConfig;
-use half::{bf16, f16};
+use half::bf16;
 use rayon::prelude::*;
 
 use super::custom_op::{contiguous, on_cpu2, on_cpu2_no_bwd};
@@ -290,35 +290,48 @@ fn narrow(v: Vec<f32>) -> Vec<bf16> {
     v.into_iter().map(bf16::from_f32).collect()
 }
 
-/// Applies `f` to two CPU storages of the same float dtype (bf16 computed in f32).
-fn dispatch2(
+/// One of the three convolution ops as a computation on two contiguous operands.
+trait ConvPart {
+    /// Shapes of the two operands and of the result.
+    fn shapes(&self) -> [[usize; 4]; 3];
+    /// The result, from contiguous operands of one float type.
+    fn compute<T: GemmElem>(&self, a: &[T], b: &[T]) -> Vec<T>;
+}
+
+/// `cpu_fwd` of every convolution op: shape checks, then `part` on the operands' dtype (bf16
+/// computed in f32).
+fn conv_cpu_fwd<P: ConvPart>(
     name: &str,
+    part: &P,
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
-    f32_: impl Fn(&[f32], &[f32]) -> Vec<f32>,
-    f64_: impl Fn(&[f64], &[f64]) -> Vec<f64>,
-    f16_: impl Fn(&[f16], &[f16]) -> Vec<f16>,
-) -> candle_core::Result<CpuStorage> {
-    Ok(match (s1, s2) {
+) -> candle_core::Result<(CpuStorage, Shape)> {
+    let [in1, in2, out] = part.shapes();
+    for (got, want) in [(l1.dims(), in1), (l2.dims(), in2)] {
+        if got != want {
+            candle_core::bail!("{name}: operand of shape {got:?}, expected {want:?}")
+        }
+    }
+    let storage = match (s1, s2) {
         (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-            CpuStorage::F32(f32_(&contiguous(a, l1)?, &contiguous(b, l2)?))
+            CpuStorage::F32(part.compute(&contiguous(a, l1)?, &contiguous(b, l2)?))
         }
         (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-            CpuStorage::F64(f64_(&contiguous(a, l1)?, &contiguous(b, l2)?))
+            CpuStorage::F64(part.compute(&contiguous(a, l1)?, &contiguous(b, l2)?))
         }
         (CpuStorage::F16(a), CpuStorage::F16(b)) => {
-            CpuStorage::F16(f16_(&contiguous(a, l1)?, &contiguous(b, l2)?))
+            CpuStorage::F16(part.compute(&contiguous(a, l1)?, &contiguous(b, l2)?))
         }
-        (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(narrow(f32_(
-            &widen(&contiguous(a, l1)?),
-            &widen(&contiguous(b, l2)?),
-        ))),
+        (CpuStorage::BF16(a), CpuStorage::BF16(b)) => CpuStorage::BF16(narrow(
+            part.compute(&widen(&contiguous(a, l1)?), &widen(&contiguous(b, l2)?)),
+        )),
         (a, b) => candle_core::bail!(
             "{name}: unsupported dtypes {:?} and {:?} (f32, f64, f16, bf16; both the same)",
             a.dtype(),
             b.dtype()
         ),
-    })
+    };
+    Ok((storage, Shape::from(out.to_vec())))
 }
 
 /// The forward op `(x, w) -> y`; its backward runs [`ConvGradInput`] and [`ConvGradWeight`].
@@ -348,12 +361,32 @@ impl ConvOp {
     fn y_dims(&self) -> [usize; 4] {
         [self.g.n, self.out_channels, self.g.oh, self.g.ow]
     }
+}
 
-    fn check(&self, name: &str, got: &[usize], want: [usize; 4]) -> candle_core::Result<()> {
-        if got != want {
-            candle_core::bail!("{name}: operand of shape {got:?}, expected {want:?}")
-        }
-        Ok(())
+impl ConvPart for ConvOp {
+    fn shapes(&self) -> [[usize; 4]; 3] {
+        [self.x_dims(), self.w_dims(), self.y_dims()]
+    }
+    fn compute<T: GemmElem>(&self, x: &[T], w: &[T]) -> Vec<T> {
+        forward(&self.g, self.out_channels, x, w)
+    }
+}
+
+impl ConvPart for ConvGradInput {
+    fn shapes(&self) -> [[usize; 4]; 3] {
+        [self.0.y_dims(), self.0.w_dims(), self.0.x_dims()]
+    }
+    fn compute<T: GemmElem>(&self, dy: &[T], w: &[T]) -> Vec<T> {
+        grad_input(&self.0.g, self.0.out_channels, dy, w)
+    }
+}
+
+impl ConvPart for ConvGradWeight {
+    fn shapes(&self) -> [[usize; 4]; 3] {
+        [self.0.x_dims(), self.0.y_dims(), self.0.w_dims()]
+    }
+    fn compute<T: GemmElem>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+        grad_weight(&self.0.g, self.0.out_channels, x, dy)
     }
 }
 
@@ -369,18 +402,7 @@ impl CustomOp2 for ConvOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.check(self.name(), l1.dims(), self.x_dims())?;
-        self.check(self.name(), l2.dims(), self.w_dims())?;
-        let (g, o) = (&self.g, self.out_channels);
-        let out = dispatch2(
-            self.name(),
-            (s1, l1),
-            (s2, l2),
-            |x, w| forward(g, o, x, w),
-            |x, w| forward(g, o, x, w),
-            |x, w| forward(g, o, x, w),
-        )?;
-        Ok((out, Shape::from(self.y_dims().to_vec())))
+        conv_cpu_fwd(self.name(), self, (s1, l1), (s2, l2))
     }
 
     fn bwd(
@@ -408,19 +430,7 @@ impl CustomOp2 for ConvGradInput {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let op = &self.0;
-        op.check(self.name(), l1.dims(), op.y_dims())?;
-        op.check(self.name(), l2.dims(), op.w_dims())?;
-        let (g, o) = (&op.g, op.out_channels);
-        let out = dispatch2(
-            self.name(),
-            (s1, l1),
-            (s2, l2),
-            |dy, w| grad_input(g, o, dy, w),
-            |dy, w| grad_input(g, o, dy, w),
-            |dy, w| grad_input(g, o, dy, w),
-        )?;
-        Ok((out, Shape::from(op.x_dims().to_vec())))
+        conv_cpu_fwd(self.name(), self, (s1, l1), (s2, l2))
     }
 }
 
@@ -436,19 +446,7 @@ impl CustomOp2 for ConvGradWeight {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let op = &self.0;
-        op.check(self.name(), l1.dims(), op.x_dims())?;
-        op.check(self.name(), l2.dims(), op.y_dims())?;
-        let (g, o) = (&op.g, op.out_channels);
-        let out = dispatch2(
-            self.name(),
-            (s1, l1),
-            (s2, l2),
-            |x, dy| grad_weight(g, o, x, dy),
-            |x, dy| grad_weight(g, o, x, dy),
-            |x, dy| grad_weight(g, o, x, dy),
-        )?;
-        Ok((out, Shape::from(op.w_dims().to_vec())))
+        conv_cpu_fwd(self.name(), self, (s1, l1), (s2, l2))
     }
 }
 
