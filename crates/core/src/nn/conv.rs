@@ -15,7 +15,7 @@
 //! `dW` is summed over a fixed partition of the batch (8 parts, added in order), so results do
 //! not depend on the thread count. The backward ops have no backward of their own (no
 //! double-backward through a convolution). Zero padding, stride and dilation; `groups > 1` uses
-//! candle's grouped kernel (correct, slow; the training-tricks strand adds a depthwise kernel).
+//! candle's grouped kernel (correct, slow; for `groups = C` use [`super::depthwise`]).
 //! f32, f64 and f16 natively, bf16 through f32 (CPU only; other devices round-trip via the CPU).
 
 use candle_core::backend::BackendStorage;

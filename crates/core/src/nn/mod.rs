@@ -10,6 +10,7 @@
 //! | `max_pool2d` backward is scaled by `1/(kh*kw)`, fails when kernel != stride and is wrong when the size is not a multiple of the kernel; no padding at all | `pool::tests::candle_max_pool_backward_is_wrong` | [`MaxPool2d`], [`AvgPool2d`]: custom ops with their own backward op |
 //! | the CPU RNG cannot be seeded (`Device::set_seed` fails on CPU) | `init::tests::candle_cpu_rng_cannot_be_seeded` | [`Init`] draws every value from [`crate::rng::RngStream`] named `init/{var path}` |
 //! | CPU `conv2d` runs one small gemm per sample tile and its backward goes through a direct-loop `conv_transpose2d`: a few GFLOP/s | `conv::tests` (correctness; speed in `benches/conv.rs`) | [`Conv2d`]: im2col + one large gemm, col2im backward |
+//! | grouped `conv2d` runs one convolution per group (a depthwise layer costs C convolutions); `conv2d`'s backward takes the output padding from the height alone and fails when H and W differ modulo the stride | `depthwise::tests::candle_conv_backward_fails_when_h_and_w_differ_mod_stride` (speed in `benches/conv.rs`) | [`depthwise_conv2d`]: padded phase-split planes, own backward |
 //! | `candle_nn::SGD` has no momentum, no optimizer clips gradients | `optim::sgd::tests::candle_sgd_has_no_momentum` | [`optim`]: SGD (momentum, Nesterov), AdamW (AMSGrad), LAMB; [`clip_grad_norm`] |
 //!
 //! What else is here, one concept per file:
@@ -17,6 +18,10 @@
 //! - [`init`] / [`params`]: seeded initialisers and the named parameter store with the
 //!   [`linear`] and [`conv2d`] constructors (PyTorch's default initialisation).
 //! - [`layer_norm`], [`pool`]: the correct replacements above.
+//! - [`depthwise`]: [`depthwise_conv2d`], a fast depthwise convolution with its own backward
+//!   (candle runs `groups = C` as C separate convolutions).
+//! - [`batch_norm`]: [`BatchNorm2d`], batch normalisation as one fused op with its own backward,
+//!   with running statistics kept as [`params`] buffers (saved, never trained).
 //! - [`optim`], [`clip`], [`schedule`], [`accumulate`]: the training loop's parts.
 //! - [`loss`], [`metrics`]: cross-entropy, accuracy, seeded dropout, confusion matrix, macro F1.
 //! - [`quantum_layer`]: [`QuantumLayer`], a parametric circuit as a candle op whose backward is
@@ -25,9 +30,11 @@
 //!   check every model's test runs (**every trainable variable receives a gradient**).
 
 pub mod accumulate;
+pub mod batch_norm;
 pub mod clip;
 pub mod conv;
 mod custom_op;
+pub mod depthwise;
 mod gemm;
 pub mod grad_check;
 pub mod init;
@@ -42,8 +49,10 @@ pub mod quantum_layer;
 pub mod schedule;
 
 pub use accumulate::GradAccumulator;
+pub use batch_norm::BatchNorm2d;
 pub use clip::{clip_grad_norm, grad_norm};
 pub use conv::Conv2d;
+pub use depthwise::depthwise_conv2d;
 pub use grad_check::{GradCheck, GradCheckReport};
 pub use init::{Fan, Init, Nonlinearity};
 pub use layer_norm::LayerNorm;

@@ -5,12 +5,17 @@
 //! init)`), which creates the variable on first use with values from [`Init`] drawn from the
 //! stream `init/{full name}`: a variable's initial value depends only on (seed, name).
 //!
+//! Non-trainable state (batch norm's running statistics) lives beside the variables as
+//! *buffers* ([`ParamsPath::buffer`]): named and initialised the same way, saved and restored by
+//! [`Params::to_tensors`] / [`Params::load_tensors`], but absent from [`Params::named_vars`],
+//! [`Params::vars`], [`Params::num_parameters`] and the `VarMap`, so no optimizer updates them.
+//!
 //! [`linear`] and [`conv2d`] build candle's `Linear` and our im2col [`Conv2d`] with PyTorch's default
 //! initialisation: weight `U(-1/sqrt(fan_in), 1/sqrt(fan_in))` ([`Init::TorchDefault`]) and bias
 //! from the same interval (`fan_in` of the weight), as `nn.Linear.reset_parameters` does.
 
 use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use candle_core::{DType, Device, Shape, Tensor, Var};
 use candle_nn::{Conv2dConfig, Linear, VarMap};
@@ -20,11 +25,12 @@ use crate::nn::conv::Conv2d;
 use super::init::Init;
 use crate::{Error, Result};
 
-/// A store of named trainable variables with the seed, dtype and device they are created with.
-/// Cloning is cheap and shares the variables.
+/// A store of named trainable variables and non-trainable buffers with the seed, dtype and
+/// device they are created with. Cloning is cheap and shares the variables and buffers.
 #[derive(Clone)]
 pub struct Params {
     varmap: VarMap,
+    buffers: Arc<Mutex<HashMap<String, Var>>>,
     seed: u64,
     dtype: DType,
     device: Device,
@@ -37,6 +43,7 @@ impl std::fmt::Debug for Params {
             .field("dtype", &self.dtype)
             .field("device", &self.device)
             .field("vars", &self.names())
+            .field("buffers", &self.buffer_names())
             .finish()
     }
 }
@@ -47,6 +54,7 @@ impl Params {
     pub fn new(seed: u64, dtype: DType, device: &Device) -> Self {
         Params {
             varmap: VarMap::new(),
+            buffers: Arc::new(Mutex::new(HashMap::new())),
             seed,
             dtype,
             device: device.clone(),
@@ -76,7 +84,7 @@ impl Params {
         }
     }
 
-    /// The underlying candle `VarMap` (shared with this store).
+    /// The underlying candle `VarMap` (shared with this store; trainable variables only).
     pub fn varmap(&self) -> &VarMap {
         &self.varmap
     }
@@ -90,13 +98,36 @@ impl Params {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// All variables with their full names, sorted by name.
+    fn lock_buffers(&self) -> MutexGuard<'_, HashMap<String, Var>> {
+        // As for `lock`: a poisoned lock leaves a consistent map. Locked after `lock` when both
+        // are held.
+        self.buffers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// All trainable variables with their full names, sorted by name (no buffers).
     pub fn named_vars(&self) -> Vec<(String, Var)> {
-        let mut v: Vec<(String, Var)> = self
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        sorted(&self.lock())
+    }
+
+    /// All non-trainable buffers with their full names, sorted by name.
+    pub fn named_buffers(&self) -> Vec<(String, Var)> {
+        sorted(&self.lock_buffers())
+    }
+
+    /// All buffer names, sorted.
+    pub fn buffer_names(&self) -> Vec<String> {
+        self.named_buffers().into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The buffer named `name`, if it exists.
+    pub fn get_buffer(&self, name: &str) -> Option<Var> {
+        self.lock_buffers().get(name).cloned()
+    }
+
+    /// Variables and buffers together, sorted by name.
+    fn named_state(&self) -> Vec<(String, Var)> {
+        let mut v = self.named_vars();
+        v.extend(self.named_buffers());
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     }
@@ -116,24 +147,25 @@ impl Params {
         self.lock().get(name).cloned()
     }
 
-    /// Total number of scalar parameters.
+    /// Total number of scalar trainable parameters (buffers not counted).
     pub fn num_parameters(&self) -> usize {
         self.lock().values().map(|v| v.elem_count()).sum()
     }
 
-    /// A snapshot of every variable's current value (copies, unaffected by later updates).
+    /// A snapshot of every variable's and buffer's current value (copies, unaffected by later
+    /// updates).
     pub fn to_tensors(&self) -> Result<HashMap<String, Tensor>> {
-        self.named_vars()
+        self.named_state()
             .into_iter()
             .map(|(k, v)| Ok((k, v.as_detached_tensor().copy()?)))
             .collect()
     }
 
-    /// Sets every variable from `tensors` (converted to the variable's dtype and device).
-    /// Errors, before changing anything, when a variable is missing from `tensors`, a shape
-    /// differs, or `tensors` holds a name this store does not have.
+    /// Sets every variable and buffer from `tensors` (converted to its dtype and device).
+    /// Errors, before changing anything, when a variable or buffer is missing from `tensors`, a
+    /// shape differs, or `tensors` holds a name this store does not have.
     pub fn load_tensors(&self, tensors: &HashMap<String, Tensor>) -> Result<()> {
-        let vars = self.named_vars();
+        let vars = self.named_state();
         let known: std::collections::HashSet<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
         let mut unknown: Vec<&String> = tensors
             .keys()
@@ -144,7 +176,7 @@ impl Params {
             return Err(Error::invalid(
                 "parameter tensors",
                 format!(
-                    "`{k}` is not a variable of this model ({} unexpected names); \
+                    "`{k}` is not a variable or buffer of this model ({} unexpected names); \
                      was the checkpoint written by a different model config?",
                     unknown.len()
                 ),
@@ -154,7 +186,7 @@ impl Params {
             let t = tensors.get(name).ok_or_else(|| {
                 Error::invalid(
                     "parameter tensors",
-                    format!("no value for variable `{name}`"),
+                    format!("no value for `{name}`; was the checkpoint written before it existed?"),
                 )
             })?;
             if t.shape() != var.shape() {
@@ -178,6 +210,9 @@ impl Params {
 
     fn get_or_create(&self, shape: Shape, name: String, init: Init) -> Result<Tensor> {
         let mut map = self.lock();
+        if self.lock_buffers().contains_key(&name) {
+            return Err(name_taken(&name, "a buffer", "variable"));
+        }
         if let Some(var) = map.get(&name) {
             if var.shape() != &shape {
                 return Err(Error::Shape {
@@ -198,6 +233,45 @@ impl Params {
         map.insert(name, var);
         Ok(out)
     }
+
+    fn get_or_create_buffer(&self, shape: Shape, name: String, init: Init) -> Result<Var> {
+        let vars = self.lock();
+        let mut map = self.lock_buffers();
+        if vars.contains_key(&name) {
+            return Err(name_taken(&name, "a variable", "buffer"));
+        }
+        if let Some(buf) = map.get(&name) {
+            if buf.shape() != &shape {
+                return Err(Error::Shape {
+                    op: "Params::buffer",
+                    msg: format!(
+                        "buffer `{name}` exists with shape {:?}, requested {:?}; two layers \
+                         use the same name",
+                        buf.dims(),
+                        shape.dims()
+                    ),
+                });
+            }
+            return Ok(buf.clone());
+        }
+        let t = init.tensor(&shape, self.dtype, &self.device, self.seed, &name)?;
+        let buf = Var::from_tensor(&t)?;
+        map.insert(name, buf.clone());
+        Ok(buf)
+    }
+}
+
+fn sorted(map: &HashMap<String, Var>) -> Vec<(String, Var)> {
+    let mut v: Vec<(String, Var)> = map.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn name_taken(name: &str, holder: &str, wanted: &str) -> Error {
+    Error::invalid(
+        "parameter name",
+        format!("`{name}` is already {holder}; a {wanted} needs another name"),
+    )
 }
 
 /// A name scope inside a [`Params`] store: variables created through it are named
@@ -244,6 +318,21 @@ impl ParamsPath {
         }
         self.params
             .get_or_create(shape.into(), self.path(name), init)
+    }
+
+    /// The non-trainable buffer `name` in this scope (running statistics and the like): created
+    /// with `init` if absent, returned as is if it exists with the same shape, an error if it
+    /// exists with another shape or `name` is taken by a variable. Update it in place with
+    /// `Var::set`; it is saved by [`Params::to_tensors`] but never handed to an optimizer.
+    pub fn buffer(&self, shape: impl Into<Shape>, name: &str, init: Init) -> Result<Var> {
+        if name.is_empty() {
+            return Err(Error::invalid(
+                "buffer name",
+                format!("empty name in scope `{}`", self.prefix.join(".")),
+            ));
+        }
+        self.params
+            .get_or_create_buffer(shape.into(), self.path(name), init)
     }
 }
 
@@ -434,6 +523,63 @@ mod tests {
             Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap(),
         );
         assert!(params.load_tensors(&wrong).is_err());
+    }
+
+    #[test]
+    fn buffers_are_saved_but_not_trainable() {
+        let params = Params::new(5, DType::F32, &Device::Cpu);
+        let p = params.root().pp("bn");
+        p.get(3, "weight", Init::Ones).unwrap();
+        let rm = p.buffer(3, "running_mean", Init::Zeros).unwrap();
+        let rv = p.buffer(3, "running_var", Init::Ones).unwrap();
+        assert_eq!(params.names(), vec!["bn.weight"]);
+        assert_eq!(params.vars().len(), 1);
+        assert_eq!(params.varmap().all_vars().len(), 1, "the optimizers' view");
+        assert_eq!(params.num_parameters(), 3);
+        assert_eq!(
+            params.buffer_names(),
+            vec!["bn.running_mean", "bn.running_var"]
+        );
+        assert_eq!(values(rv.as_tensor()), vec![1.0; 3]);
+        // The same buffer is returned; names are not shared between kinds; shapes must match.
+        let again = p.buffer(3, "running_mean", Init::Ones).unwrap();
+        assert_eq!(again.as_tensor().id(), rm.as_tensor().id());
+        assert!(p.buffer(4, "running_mean", Init::Zeros).is_err());
+        assert!(p.buffer(3, "weight", Init::Zeros).is_err());
+        assert!(p.get(3, "running_var", Init::Zeros).is_err());
+        assert!(p.buffer(3, "", Init::Zeros).is_err());
+
+        // Saved and restored with the variables.
+        let saved = params.to_tensors().unwrap();
+        let mut keys: Vec<&String> = saved.keys().collect();
+        keys.sort();
+        assert_eq!(keys, vec!["bn.running_mean", "bn.running_var", "bn.weight"]);
+        rm.set(&Tensor::new(&[1f32, 2.0, 3.0], &Device::Cpu).unwrap())
+            .unwrap();
+        assert_eq!(
+            values(&params.to_tensors().unwrap()["bn.running_mean"]),
+            [1.0, 2.0, 3.0]
+        );
+        assert_eq!(
+            values(&saved["bn.running_mean"]),
+            [0.0; 3],
+            "snapshot is a copy"
+        );
+        params.load_tensors(&saved).unwrap();
+        assert_eq!(values(rm.as_tensor()), [0.0; 3]);
+        let mut missing = saved;
+        missing.remove("bn.running_var");
+        let err = params.load_tensors(&missing).unwrap_err().to_string();
+        assert!(err.contains("bn.running_var"), "{err}");
+        assert_eq!(
+            params
+                .get_buffer("bn.running_var")
+                .unwrap()
+                .as_tensor()
+                .id(),
+            rv.as_tensor().id()
+        );
+        assert!(params.get_var("bn.running_var").is_none());
     }
 
     #[test]
