@@ -42,6 +42,7 @@ fn loader_throughput(c: &mut Criterion) {
             shuffle: true,
             drop_last: true,
             prefetch,
+            pin_memory: false,
         };
         let loader = match Loader::new(train.clone(), config, 0, "bench/loader") {
             Ok(l) => l,

@@ -36,6 +36,7 @@ fn main() {
             shuffle: true,
             drop_last: true,
             prefetch,
+            pin_memory: false,
         };
         let loader = Loader::new(train.clone(), cfg, 0, "bench").unwrap();
         let start = Instant::now();
@@ -68,6 +69,7 @@ fn main() {
         shuffle: true,
         drop_last: true,
         prefetch: 4,
+        pin_memory: false,
     };
     let loader = Loader::new(train.clone(), cfg, 0, "bench").unwrap();
     let fixed = loader.epoch(0).unwrap().next().unwrap().unwrap();

@@ -52,6 +52,7 @@ fn cfg(batch_size: usize, shuffle: bool, drop_last: bool, prefetch: usize) -> Lo
         shuffle,
         drop_last,
         prefetch,
+        pin_memory: false,
     }
 }
 

@@ -56,6 +56,7 @@ fn steady_state_iteration_does_not_allocate() {
             shuffle: true,
             drop_last: false,
             prefetch,
+            pin_memory: false,
         };
         let loader = Loader::new(Arc::new(ds.clone()), config, 7, "alloc").unwrap();
         // Warm up one epoch (thread, channel and waker set-up allocate once).

@@ -95,6 +95,7 @@ fn mnist_loader_batches_to_tensors() {
             shuffle: true,
             drop_last: true,
             prefetch: 4,
+            pin_memory: false,
         },
         0,
         "loader/mnist-train",

@@ -13,6 +13,7 @@
 //! - [`plot`]: line, scatter, bar and image-grid PNGs; `plots.toml` drawn from CSVs alone.
 //! - [`report`]: `paper/<experiment>.md` from claims and the newest finished run.
 //! - [`meta`]: `meta.toml` provenance; [`error`]: the crate's error type.
+//! - [`memory`]: peak resident memory (reset and read), for per-phase memory figures.
 //!
 //! The `accel` binary (`accel report`, `accel plot RUN_DIR`) is glue over [`report`] and [`plot`].
 
@@ -21,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod fsutil;
+pub mod memory;
 pub mod meta;
 pub mod metrics;
 pub mod plot;
@@ -30,7 +32,7 @@ pub mod run;
 pub mod session;
 pub mod table;
 
-pub use cli::{RunArgs, effective_threads, init_threads, main_with};
+pub use cli::{RunArgs, effective_threads, init_threads, main_with, tune_allocator};
 pub use config::{ExperimentConfig, load_config, to_toml_string};
 pub use error::{Error, Result};
 pub use metrics::{MetricsWriter, Value};

@@ -111,6 +111,7 @@ impl Default for Config {
                 shuffle: true,
                 drop_last: true,
                 prefetch: 4,
+                pin_memory: false,
             },
             train: TrainConfig::default(),
             optimizer: OptimizerConfig::Adamw(accel_core::nn::optim::AdamWConfig {

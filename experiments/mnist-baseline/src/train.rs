@@ -362,6 +362,7 @@ pub fn evaluate(
         shuffle: false,
         drop_last: false,
         prefetch: 2,
+        pin_memory: false,
     };
     let loader = Loader::new(test.clone(), config, 0, "eval")?;
     let mut confusion = ConfusionMatrix::new(10);

@@ -38,6 +38,12 @@ pub struct LoaderConfig {
     /// Depth of the queue of batches built ahead by a background thread; 0 builds each batch
     /// synchronously in `next()`, with no thread. Default 2.
     pub prefetch: usize,
+    /// Pinned memory (PyTorch's `pin_memory`). On the CPU there is nothing to pin and nothing to
+    /// copy, so it changes nothing (PyTorch without an accelerator warns and does the same); the
+    /// training-tricks experiment measures exactly that. Page-locked staging buffers with
+    /// asynchronous host-to-device copies for CUDA devices are not implemented yet: experiments
+    /// refuse `pin_memory` with a CUDA device rather than silently ignore it. Default `false`.
+    pub pin_memory: bool,
 }
 
 impl Default for LoaderConfig {
@@ -47,6 +53,7 @@ impl Default for LoaderConfig {
             shuffle: true,
             drop_last: false,
             prefetch: 2,
+            pin_memory: false,
         }
     }
 }

@@ -14,6 +14,7 @@
 //! tolerance = 0.01                   # absolute; or rel_tolerance = 0.05 (5 % of |paper|)
 //! note = "CPU, 3 epochs"             # optional
 //! modelled = false                   # optional: our number is modelled, not measured
+//! needs = "a GPU"                    # optional: a failure reads "not reproduced on this hardware (needs a GPU)"
 //! ```
 
 use std::fmt;
@@ -78,6 +79,10 @@ pub struct Claim {
     /// Our number is modelled rather than measured: "(modelled)" follows it wherever it appears.
     #[serde(default)]
     pub modelled: bool,
+    /// The claim rests on hardware this run may lack (e.g. `"a GPU"`, `"AVX512-BF16"`): a failed
+    /// check then reads "not reproduced on this hardware (needs ...)" instead of a plain refusal.
+    #[serde(default)]
+    pub needs: Option<String>,
 }
 
 /// The outcome of one claim.
@@ -126,6 +131,17 @@ impl Claims {
 }
 
 impl Claim {
+    /// The verdict as the report prints it: [`Verdict`]'s text, qualified by [`Claim::needs`]
+    /// when the check failed.
+    pub fn verdict_text(&self, ours: Option<f64>) -> String {
+        match (self.verdict(ours), &self.needs) {
+            (Verdict::NotReproduced, Some(needs)) => {
+                format!("not reproduced on this hardware (needs {needs})")
+            }
+            (v, _) => v.to_string(),
+        }
+    }
+
     /// The absolute tolerance (0 when none is given).
     pub fn tolerance(&self) -> f64 {
         match (self.tolerance, self.rel_tolerance) {
@@ -199,6 +215,7 @@ mod tests {
             rel_tolerance: rel,
             note: None,
             modelled: false,
+            needs: None,
         }
     }
 
@@ -214,6 +231,13 @@ mod tests {
         assert_eq!(c.verdict(Some(0.96)), Verdict::NotReproduced);
         assert_eq!(c.verdict(Some(f64::NAN)), Verdict::NotReproduced);
         assert_eq!(c.verdict(None), Verdict::Missing);
+        let mut g = c.clone();
+        g.needs = Some("a GPU".into());
+        assert_eq!(
+            g.verdict_text(Some(0.96)),
+            "not reproduced on this hardware (needs a GPU)"
+        );
+        assert_eq!(g.verdict_text(Some(0.99)), "reproduced");
         let c = claim(Check::AtMost, Some(0.01), None);
         assert_eq!(c.verdict(Some(0.5)), Verdict::Reproduced);
         assert_eq!(c.verdict(Some(1.0)), Verdict::NotReproduced);

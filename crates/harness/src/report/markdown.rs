@@ -171,7 +171,7 @@ fn claims_table(s: &mut String, claims: &Claims, summary: Option<&serde_json::Va
                     || "—".to_string(),
                     |v| modelled(format_number(v), c.modelled),
                 );
-                (text, c.verdict(ours).to_string())
+                (text, c.verdict_text(ours))
             }
         };
         let _ = writeln!(
@@ -382,6 +382,7 @@ mod tests {
             rel_tolerance: None,
             note: Some("a | b".into()),
             modelled,
+            needs: None,
         };
         Claims {
             title: "Paper".into(),
