@@ -88,7 +88,7 @@ impl BnGeom {
     }
 
     /// Errors naming the op unless `dims` is this geometry.
-    fn expect(&self, name: &str, dims: &[usize]) -> candle_core::Result<()> {
+    fn check_dims(&self, name: &str, dims: &[usize]) -> candle_core::Result<()> {
         match BnGeom::of(dims) {
             Ok(g) if g == *self => Ok(()),
             _ => candle_core::bail!("{name}: operand of shape {dims:?} does not match {self:?}"),
@@ -213,7 +213,7 @@ impl CustomOp1 for BnStats {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.0.expect(self.name(), l.dims())?;
+        self.0.check_dims(self.name(), l.dims())?;
         let stats = if s.dtype() == DType::F64 {
             channel_stats(&self.0, &f64::read(s, l)?)
         } else {
@@ -274,7 +274,7 @@ impl CustomOp3 for BnTrain {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.g.expect(self.name(), l1.dims())?;
+        self.g.check_dims(self.name(), l1.dims())?;
         for (what, l) in [("weight", l2), ("bias", l3)] {
             if l.dims() != [self.g.c] {
                 candle_core::bail!("{}: {what} of shape {:?}", self.name(), l.dims());
@@ -353,8 +353,8 @@ impl CustomOp2 for BnGradSums {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.g.expect(self.name(), l1.dims())?;
-        self.g.expect(self.name(), l2.dims())?;
+        self.g.check_dims(self.name(), l1.dims())?;
+        self.g.check_dims(self.name(), l2.dims())?;
         let sums = if s1.dtype() == DType::F64 {
             channel_grad_sums(
                 &self.g,
@@ -405,8 +405,8 @@ impl CustomOp2 for BnGradInput {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        self.g.expect(self.name(), l1.dims())?;
-        self.g.expect(self.name(), l2.dims())?;
+        self.g.check_dims(self.name(), l1.dims())?;
+        self.g.check_dims(self.name(), l2.dims())?;
         let dtype = s1.dtype();
         let dx = if dtype == DType::F64 {
             f64::write(
