@@ -1,5 +1,6 @@
 //! Convolution forward + backward: our im2col [`accel_core::nn::conv::conv2d`] against candle's
-//! own CPU `conv2d`, on the MNIST CNN's layers and a ResNet-50 3x3 layer at CIFAR size; and our
+//! own CPU `conv2d`, on the MNIST CNN's layers and ResNet-50 layers at CIFAR size (early 3x3, late
+//! 1x1 and 3x3 with 2x2 and 1x1 outputs); and our
 //! [`accel_core::nn::depthwise_conv2d`] against candle's grouped `conv2d` (`groups = C`) on
 //! EfficientNet-B0-like depthwise layers at CIFAR size (`cargo bench --bench conv -- depthwise`).
 //! The ratio is what matters (both measured in the same run); see ARCHITECTURE.md.
@@ -25,10 +26,20 @@ fn randn(shape: &[usize], name: &str) -> Tensor {
 fn bench(c: &mut Criterion) {
     // (label, input, out channels, kernel, padding, stride)
     type Case = (&'static str, [usize; 4], usize, usize, usize, usize);
-    let cases: [Case; 3] = [
+    let cases: [Case; 5] = [
         ("mnist_cnn_conv0_b64", [64, 1, 28, 28], 16, 5, 2, 1),
         ("mnist_cnn_conv1_b64", [64, 16, 14, 14], 32, 5, 2, 1),
         ("resnet_3x3_64ch_b32", [32, 64, 16, 16], 64, 3, 1, 1),
+        // ResNet-50's late stages at 32x32 input: whole-batch gemm (small outputs).
+        (
+            "resnet_1x1_1024to256_2x2_b32",
+            [32, 1024, 2, 2],
+            256,
+            1,
+            0,
+            1,
+        ),
+        ("resnet_3x3_512ch_1x1_b32", [32, 512, 1, 1], 512, 3, 1, 1),
     ];
     let mut g = c.benchmark_group("conv2d_fwd_bwd");
     g.sample_size(10);

@@ -198,13 +198,12 @@ impl Dense {
             msg: "input is a scalar".into(),
         })?;
         let rows = x.elem_count() / din.max(1);
-        let y = x
-            .reshape((rows, din))?
-            .matmul(&ctx.cast(&self.weight)?.t()?)?;
-        let y = match &self.bias {
-            Some(b) => y.broadcast_add(&ctx.cast(b)?)?,
-            None => y,
-        };
+        let bias = self.bias.as_ref().map(|b| ctx.cast(b)).transpose()?;
+        let y = accel_core::nn::dense(
+            &x.reshape((rows, din))?,
+            &ctx.cast(&self.weight)?,
+            bias.as_ref(),
+        )?;
         let mut out = dims;
         let last = out.len() - 1;
         out[last] = y.dim(1)?;

@@ -1,22 +1,30 @@
-//! 2-D convolution as a custom op: im2col + gemm per sample, with its own fast backward.
+//! 2-D convolution as a custom op: im2col + gemm over groups of samples, with its own fast
+//! backward.
 //!
 //! candle 0.11's CPU `conv2d` runs one small gemm per (sample, 512-pixel tile), and its backward
 //! goes through `conv_transpose2d`, a direct loop: on a LeNet-sized layer a training step runs at
-//! a few GFLOP/s (`benches/conv.rs` measures both). Here, as in PyTorch's CPU path:
+//! a few GFLOP/s (`benches/conv.rs` measures both). Here, as in PyTorch's CPU path, for each
+//! group `G` of samples:
 //!
 //! ```text
-//! forward   per sample s:  cols_s = im2col(x_s)             [C*KH*KW, OH*OW]
-//!                          y_s    = W · cols_s              [O, OH*OW]  (already NCHW)
-//! backward  dx_s = col2im(Wᵀ · dy_s)
-//!           dW   = Σ_s dy_s · cols_sᵀ
+//! forward   cols_G = [im2col(x_s) for s in G]          [C*KH*KW, |G|*OH*OW]  (columns sample-major)
+//!           y_G    = W · cols_G                        [O, |G|*OH*OW]  scattered back to NCHW
+//! backward  dx_G   = col2im(Wᵀ · dy_G)                 dy_G gathered like y_G
+//!           dW     = Σ_G dy_G · cols_Gᵀ
 //! ```
 //!
-//! Samples run in parallel (rayon), each gemm single-threaded on a per-thread scratch buffer.
-//! `dW` is summed over a fixed partition of the batch (8 parts, added in order), so results do
-//! not depend on the thread count. The backward ops have no backward of their own (no
-//! double-backward through a convolution). Zero padding, stride and dilation; `groups > 1` uses
-//! candle's grouped kernel (correct, slow; for `groups = C` use [`super::depthwise`]).
-//! f32, f64 and f16 natively, bf16 through f32 (CPU only; other devices round-trip via the CPU).
+//! A group is one sample when its output has at least `GROUP_COLUMNS` (256) positions (large
+//! images: the gemm is big enough, `y_s` is already NCHW); smaller outputs (ResNet's late stages
+//! at 32x32, down to 1x1) take as many samples as reach 256 columns, up to the whole batch, so a
+//! matrix-vector product per sample becomes one matrix-matrix product. A 1x1 kernel without
+//! padding and one output position needs no im2col at all (`cols_G` is a strided view of `x`).
+//! The group size depends on the geometry alone. Groups run in parallel (rayon), each gemm
+//! single-threaded on a per-thread scratch buffer. `dW` is summed over a fixed partition of the
+//! groups (8 parts, added in order), so results do not depend on the thread count. The backward
+//! ops have no backward of their own (no double-backward through a convolution). Zero padding,
+//! stride and dilation; `groups > 1` uses candle's grouped kernel (correct, slow; for
+//! `groups = C` use [`super::depthwise`]). f32, f64 and f16 natively, bf16 through f32 (CPU
+//! only; other devices round-trip via the CPU).
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor};
@@ -30,6 +38,10 @@ use crate::{Error, Result};
 
 /// Parts of the batch whose weight gradients are summed separately, then added in order.
 const WEIGHT_GRAD_PARTS: usize = 8;
+
+/// Output columns one gemm should have at least: samples whose output is smaller than this are
+/// grouped into one gemm (see [`group_size`]). Measured on ResNet-50 at 32x32 (train-bench).
+const GROUP_COLUMNS: usize = 256;
 
 /// Shape of one convolution: input `[n, c, h, w]`, kernel `(kh, kw)`, output `(oh, ow)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,14 +154,16 @@ fn valid_ox(g: &ConvGeometry, kx: usize) -> std::ops::Range<usize> {
 }
 
 /// `cols[(ci*kh + ky)*kw + kx, oy*ow + ox] = x[ci, oy*sh - ph + ky*dh, ox*sw - pw + kx*dw]`
-/// (zero in the padding) for one sample `x` of shape `[c, h, w]`; `cols` is `[c*kh*kw, oh*ow]`.
-fn im2col<T: GemmElem>(g: &ConvGeometry, x: &[T], cols: &mut [T]) {
+/// (zero in the padding) for one sample `x` of shape `[c, h, w]`. Row `r` of the sample's
+/// `[c*kh*kw, oh*ow]` block is `cols[r * ld..][..oh*ow]`: `ld = oh*ow` for one sample alone,
+/// `ld = group * oh*ow` when the sample is one column block of a group's matrix.
+fn im2col<T: GemmElem>(g: &ConvGeometry, x: &[T], cols: &mut [T], ld: usize) {
     let l = g.positions();
     for ci in 0..g.c {
         let plane = &x[ci * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * l..][..l];
+                let row = &mut cols[((ci * g.kh + ky) * g.kw + kx) * ld..][..l];
                 let xs = valid_ox(g, kx);
                 for oy in 0..g.oh {
                     let out = &mut row[oy * g.ow..][..g.ow];
@@ -174,16 +188,16 @@ fn im2col<T: GemmElem>(g: &ConvGeometry, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// The adjoint of [`im2col`] for one sample: `x[c, h, w] = Σ` of the column entries read from
-/// each position. `x` is overwritten.
-fn col2im<T: GemmElem>(g: &ConvGeometry, cols: &[T], x: &mut [T]) {
+/// The adjoint of [`im2col`] for one sample (same `ld`): `x[c, h, w] = Σ` of the column
+/// entries read from each position. `x` is overwritten.
+fn col2im<T: GemmElem>(g: &ConvGeometry, cols: &[T], x: &mut [T], ld: usize) {
     x.fill(T::ZERO);
     let l = g.positions();
     for ci in 0..g.c {
         let plane = &mut x[ci * g.h * g.w..][..g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
-                let row = &cols[((ci * g.kh + ky) * g.kw + kx) * l..][..l];
+                let row = &cols[((ci * g.kh + ky) * g.kw + kx) * ld..][..l];
                 let xs = valid_ox(g, kx);
                 if xs.is_empty() {
                     continue;
@@ -202,72 +216,143 @@ fn col2im<T: GemmElem>(g: &ConvGeometry, cols: &[T], x: &mut [T]) {
     }
 }
 
-/// `y[n, o, oh, ow]` from `x[n, c, h, w]` and `w[o, c*kh*kw]`.
-fn forward<T: GemmElem>(g: &ConvGeometry, o: usize, x: &[T], w: &[T]) -> Vec<T> {
-    let (l, k) = (g.positions(), g.patch());
+/// Samples per gemm for geometry `g`: one sample when its output has at least
+/// [`GROUP_COLUMNS`] positions, otherwise enough samples to reach that many columns (at most
+/// the batch). A function of the geometry alone, so results do not depend on the thread count.
+fn group_size(g: &ConvGeometry) -> usize {
+    GROUP_COLUMNS
+        .div_ceil(g.positions().max(1))
+        .clamp(1, g.n.max(1))
+}
+
+/// Whether a group's im2col matrix is a strided view of `x` itself: a 1x1 kernel without
+/// padding and a single output position reads `x[s, c, 0, 0]`, i.e. `cols(c, s) = x[s*chw + c*hw]`.
+fn cols_are_a_view(g: &ConvGeometry) -> bool {
+    g.kh == 1 && g.kw == 1 && g.padding == (0, 0) && g.positions() == 1
+}
+
+/// The im2col matrix `[c*kh*kw, gs*oh*ow]` of the `gs` samples in `xg` (columns sample-major),
+/// built in `buf` unless it is a view of `xg` ([`cols_are_a_view`]).
+fn group_cols<'a, T: GemmElem>(g: &ConvGeometry, xg: &'a [T], buf: &'a mut [T]) -> MatRef<'a, T> {
+    let chw = g.c * g.h * g.w;
+    let gs = xg.len() / chw.max(1);
+    let (k, l) = (g.patch(), g.positions());
+    if cols_are_a_view(g) {
+        return MatRef {
+            data: xg,
+            rows: k,
+            cols: gs,
+            rs: g.h * g.w,
+            cs: chw,
+        };
+    }
+    let cols = &mut buf[..k * gs * l];
+    for (j, xn) in xg.chunks(chw).enumerate() {
+        im2col(g, xn, &mut cols[j * l..], gs * l);
+    }
+    MatRef::row_major(cols, k, gs * l)
+}
+
+/// The `[o, gs*oh*ow]` matrix of the `gs` samples of `dyg: [gs, o, oh*ow]`, gathered into `buf`
+/// (a plain view when `gs = 1` or `oh*ow = 1`).
+fn group_dy<'a, T: GemmElem>(o: usize, l: usize, dyg: &'a [T], buf: &'a mut [T]) -> MatRef<'a, T> {
+    let gs = dyg.len() / (o * l).max(1);
+    if gs == 1 {
+        return MatRef::row_major(dyg, o, l);
+    }
+    if l == 1 {
+        return MatRef::row_major(dyg, gs, o).t();
+    }
+    let m = &mut buf[..o * gs * l];
+    for (j, dyn_) in dyg.chunks(o * l).enumerate() {
+        for oc in 0..o {
+            m[oc * gs * l + j * l..][..l].copy_from_slice(&dyn_[oc * l..][..l]);
+        }
+    }
+    MatRef::row_major(m, o, gs * l)
+}
+
+/// `y[n, o, oh, ow]` from `x[n, c, h, w]` and `w[o, c*kh*kw]`, `group` samples per gemm.
+fn forward<T: GemmElem>(g: &ConvGeometry, o: usize, x: &[T], w: &[T], group: usize) -> Vec<T> {
+    let (l, k, chw) = (g.positions(), g.patch(), g.c * g.h * g.w);
     let mut y = vec![T::ZERO; g.n * o * l];
-    if y.is_empty() {
+    if y.is_empty() || chw == 0 {
         return y;
     }
-    y.par_chunks_mut(o * l)
-        .zip(x.par_chunks(g.c * g.h * g.w))
+    let wm = MatRef::row_major(w, o, k);
+    y.par_chunks_mut(group * o * l)
+        .zip(x.par_chunks(group * chw))
         .for_each_init(
-            || vec![T::ZERO; k * l],
-            |cols, (yn, xn)| {
-                im2col(g, xn, cols);
-                matmul(
-                    yn,
-                    MatRef::row_major(w, o, k),
-                    MatRef::row_major(cols, k, l),
-                    false,
-                );
+            || (vec![T::ZERO; k * group * l], vec![T::ZERO; o * group * l]),
+            |(cols, out), (yg, xg)| {
+                let gs = xg.len() / chw;
+                let cm = group_cols(g, xg, cols);
+                if gs == 1 {
+                    matmul(yg, wm, cm, false);
+                } else if l == 1 {
+                    // y_g [gs, o] = colsᵀ · wᵀ: already NCHW.
+                    matmul(yg, cm.t(), wm.t(), false);
+                } else {
+                    let out = &mut out[..o * gs * l];
+                    matmul(out, wm, cm, false);
+                    for (j, yn) in yg.chunks_mut(o * l).enumerate() {
+                        for oc in 0..o {
+                            yn[oc * l..][..l].copy_from_slice(&out[oc * gs * l + j * l..][..l]);
+                        }
+                    }
+                }
             },
         );
     y
 }
 
-/// `dx[n, c, h, w]` from `dy[n, o, oh, ow]` and `w[o, c*kh*kw]`.
-fn grad_input<T: GemmElem>(g: &ConvGeometry, o: usize, dy: &[T], w: &[T]) -> Vec<T> {
-    let (l, k) = (g.positions(), g.patch());
-    let mut dx = vec![T::ZERO; g.n * g.c * g.h * g.w];
-    if dx.is_empty() {
+/// `dx[n, c, h, w]` from `dy[n, o, oh, ow]` and `w[o, c*kh*kw]`, `group` samples per gemm.
+fn grad_input<T: GemmElem>(g: &ConvGeometry, o: usize, dy: &[T], w: &[T], group: usize) -> Vec<T> {
+    let (l, k, chw) = (g.positions(), g.patch(), g.c * g.h * g.w);
+    let mut dx = vec![T::ZERO; g.n * chw];
+    if dx.is_empty() || o * l == 0 {
         return dx;
     }
-    dx.par_chunks_mut(g.c * g.h * g.w)
-        .zip(dy.par_chunks(o * l))
+    let wm = MatRef::row_major(w, o, k);
+    dx.par_chunks_mut(group * chw)
+        .zip(dy.par_chunks(group * o * l))
         .for_each_init(
-            || vec![T::ZERO; k * l],
-            |dcols, (dxn, dyn_)| {
-                matmul(
-                    dcols,
-                    MatRef::row_major(w, o, k).t(),
-                    MatRef::row_major(dyn_, o, l),
-                    false,
-                );
-                col2im(g, dcols, dxn);
+            || (vec![T::ZERO; k * group * l], vec![T::ZERO; o * group * l]),
+            |(dcols, buf), (dxg, dyg)| {
+                let gs = dyg.len() / (o * l);
+                if cols_are_a_view(g) && g.h * g.w == 1 {
+                    // dx_g [gs, c] = dy_g [gs, o] · w [o, c].
+                    matmul(dxg, MatRef::row_major(dyg, gs, o), wm, false);
+                    return;
+                }
+                let dym = group_dy(o, l, dyg, buf);
+                let dcols = &mut dcols[..k * gs * l];
+                matmul(dcols, wm.t(), dym, false);
+                for (j, dxn) in dxg.chunks_mut(chw).enumerate() {
+                    col2im(g, &dcols[j * l..], dxn, gs * l);
+                }
             },
         );
     dx
 }
 
-/// `dw[o, c*kh*kw] = Σ_s dy_s · im2col(x_s)ᵀ`, summed over a fixed partition of the batch.
-fn grad_weight<T: GemmElem>(g: &ConvGeometry, o: usize, x: &[T], dy: &[T]) -> Vec<T> {
-    let (l, k) = (g.positions(), g.patch());
-    let parts = WEIGHT_GRAD_PARTS.min(g.n).max(1);
-    let per = g.n.div_ceil(parts);
+/// `dw[o, c*kh*kw] = Σ_groups dy_g · cols_gᵀ`, summed over a fixed partition of the groups.
+fn grad_weight<T: GemmElem>(g: &ConvGeometry, o: usize, x: &[T], dy: &[T], group: usize) -> Vec<T> {
+    let (l, k, chw) = (g.positions(), g.patch(), g.c * g.h * g.w);
+    let groups = g.n.div_ceil(group.max(1));
+    let parts = WEIGHT_GRAD_PARTS.min(groups).max(1);
+    let per = groups.div_ceil(parts);
     let partials: Vec<Vec<T>> = (0..parts)
         .into_par_iter()
         .map(|p| {
             let mut acc = vec![T::ZERO; o * k];
-            let mut cols = vec![T::ZERO; k * l];
-            for s in p * per..((p + 1) * per).min(g.n) {
-                im2col(g, &x[s * g.c * g.h * g.w..][..g.c * g.h * g.w], &mut cols);
-                matmul(
-                    &mut acc,
-                    MatRef::row_major(&dy[s * o * l..][..o * l], o, l),
-                    MatRef::row_major(&cols, k, l).t(),
-                    true,
-                );
+            let mut cols = vec![T::ZERO; k * group * l];
+            let mut buf = vec![T::ZERO; o * group * l];
+            for gi in p * per..((p + 1) * per).min(groups) {
+                let (s0, s1) = (gi * group, ((gi + 1) * group).min(g.n));
+                let cm = group_cols(g, &x[s0 * chw..s1 * chw], &mut cols);
+                let dym = group_dy(o, l, &dy[s0 * o * l..s1 * o * l], &mut buf);
+                matmul(&mut acc, dym, cm.t(), true);
             }
             acc
         })
@@ -368,7 +453,7 @@ impl ConvPart for ConvOp {
         [self.x_dims(), self.w_dims(), self.y_dims()]
     }
     fn compute<T: GemmElem>(&self, x: &[T], w: &[T]) -> Vec<T> {
-        forward(&self.g, self.out_channels, x, w)
+        forward(&self.g, self.out_channels, x, w, group_size(&self.g))
     }
 }
 
@@ -377,7 +462,7 @@ impl ConvPart for ConvGradInput {
         [self.0.y_dims(), self.0.w_dims(), self.0.x_dims()]
     }
     fn compute<T: GemmElem>(&self, dy: &[T], w: &[T]) -> Vec<T> {
-        grad_input(&self.0.g, self.0.out_channels, dy, w)
+        grad_input(&self.0.g, self.0.out_channels, dy, w, group_size(&self.0.g))
     }
 }
 
@@ -386,7 +471,7 @@ impl ConvPart for ConvGradWeight {
         [self.0.x_dims(), self.0.y_dims(), self.0.w_dims()]
     }
     fn compute<T: GemmElem>(&self, x: &[T], dy: &[T]) -> Vec<T> {
-        grad_weight(&self.0.g, self.0.out_channels, x, dy)
+        grad_weight(&self.0.g, self.0.out_channels, x, dy, group_size(&self.0.g))
     }
 }
 
@@ -620,6 +705,13 @@ mod tests {
             ([1, 2, 11, 10], 5, cfg(2, 1, 1)),
             ([3, 1, 7, 7], 3, cfg(0, 2, 2)),
             ([2, 4, 5, 5], 1, cfg(0, 1, 1)),
+            // ResNet-50's late stages at 32x32 (whole-batch gemm, one output position).
+            ([4, 6, 1, 1], 1, cfg(0, 1, 1)),
+            ([3, 5, 2, 2], 1, cfg(0, 2, 1)),
+            ([3, 5, 2, 2], 3, cfg(1, 2, 1)),
+            ([5, 3, 2, 2], 3, cfg(1, 1, 1)),
+            // Large enough for the per-sample path (>= GROUP_COLUMNS positions).
+            ([2, 2, 17, 17], 3, cfg(1, 1, 1)),
         ] {
             let x = randn(&shape, "x", DType::F64);
             let w = randn(&[4, shape[1], k, k], "w", DType::F64);
@@ -657,6 +749,76 @@ mod tests {
     }
 
     #[test]
+    fn backward_matches_finite_differences_on_the_batch_path() {
+        // (x, w): one output position (1x1 view, 3x3 stride 2) and 2x2 outputs.
+        for (xs, ws, c) in [
+            ([3, 4, 1, 1], [5, 4, 1, 1], cfg(0, 1, 1)),
+            ([3, 2, 2, 2], [4, 2, 1, 1], cfg(0, 2, 1)),
+            ([2, 3, 3, 3], [4, 3, 3, 3], cfg(1, 2, 1)),
+            ([3, 2, 2, 2], [3, 2, 3, 3], cfg(1, 1, 1)),
+        ] {
+            let x = randn(&xs, "bx", DType::F64);
+            let w = randn(&ws, "bw", DType::F64);
+            let y = conv2d(&x, &w, &c).unwrap();
+            let probe = randn(y.dims(), "bprobe", DType::F64);
+            let f = |ts: &[Tensor]| -> Result<Tensor> {
+                Ok((conv2d(&ts[0], &ts[1], &c)? * &probe)?.sum_all()?)
+            };
+            let report = GradCheck::default().check(f, &[x, w]).unwrap();
+            assert!(
+                report.passed() && report.max_abs_err() < 1e-6,
+                "{xs:?} {ws:?} {c:?}: {report:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_group_size_gives_the_per_sample_result() {
+        // (input, out channels, kernel, config) with batch 5: groups of 1, 2, 3 and 5 samples.
+        for (shape, o, k, c) in [
+            ([5, 6, 1, 1], 4, 1, cfg(0, 1, 1)),
+            ([5, 3, 2, 2], 4, 1, cfg(0, 2, 1)),
+            ([5, 3, 2, 2], 4, 3, cfg(1, 2, 1)),
+            ([5, 3, 4, 4], 4, 3, cfg(1, 1, 1)),
+            ([5, 3, 4, 5], 2, 1, cfg(0, 1, 1)),
+        ] {
+            let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let x = flat(&randn(&shape, "gx", DType::F64));
+            let w = flat(&randn(&[o, shape[1], k, k], "gw", DType::F64));
+            let g = ConvGeometry::new(
+                &shape,
+                (k, k),
+                (c.stride, c.stride),
+                (c.padding, c.padding),
+                (c.dilation, c.dilation),
+            )
+            .unwrap();
+            let dy = flat(&randn(&[5, o, g.oh, g.ow], "gdy", DType::F64));
+            let want = (
+                forward(&g, o, &x, &w, 1),
+                grad_input(&g, o, &dy, &w, 1),
+                grad_weight(&g, o, &x, &dy, 1),
+            );
+            for group in [2, 3, 5] {
+                let got = (
+                    forward(&g, o, &x, &w, group),
+                    grad_input(&g, o, &dy, &w, group),
+                    grad_weight(&g, o, &x, &dy, group),
+                );
+                for (a, b) in [(&got.0, &want.0), (&got.1, &want.1), (&got.2, &want.2)] {
+                    assert_eq!(a.len(), b.len());
+                    for (u, v) in a.iter().zip(b) {
+                        assert!(
+                            (u - v).abs() < 1e-10,
+                            "{shape:?} k{k} group {group}: {u} vs {v}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn col2im_is_the_adjoint_of_im2col() {
         // <im2col(x), c> == <x, col2im(c)> for random x, c.
         for (stride, padding, dilation) in [((2, 1), (1, 1), (1, 2)), ((1, 3), (2, 0), (1, 1))] {
@@ -667,9 +829,9 @@ mod tests {
                 .map(|_| rng.normal())
                 .collect();
             let mut cols = vec![0.0; c.len()];
-            im2col(&g, &x, &mut cols);
+            im2col(&g, &x, &mut cols, g.positions());
             let mut back = vec![0.0; x.len()];
-            col2im(&g, &c, &mut back);
+            col2im(&g, &c, &mut back, g.positions());
             let lhs: f64 = cols.iter().zip(&c).map(|(a, b)| a * b).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| a * b).sum();
             assert!((lhs - rhs).abs() < 1e-9, "{stride:?}: {lhs} vs {rhs}");

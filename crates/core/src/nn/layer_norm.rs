@@ -1,23 +1,34 @@
 //! Layer normalisation over the last dimension (Ba, Kiros & Hinton 2016, arXiv 1607.06450),
-//! built from differentiable tensor ops.
+//! as one fused custom op with its own backward.
 //!
 //! ```text
-//! y = (x - mean(x)) / sqrt(var(x) + eps) * weight + bias      (biased variance, last dim)
+//! y  = x̂ * weight + bias,   x̂ = (x - mean(x)) * r,   r = 1 / sqrt(var(x) + eps)   (biased variance)
+//! dx = r * (g - mean(g) - x̂ * mean(g * x̂)),   g = dy * weight       (per row)
+//! dweight = Σ_rows dy * x̂,   dbias = Σ_rows dy
 //! ```
 //!
 //! Why not candle's: in candle 0.11, `candle_nn::LayerNorm::forward` on a contiguous input calls
 //! `ops::layer_norm`, a fused kernel applied with `apply_op3_no_bwd`, so **no gradient** reaches
 //! the input, the weight or the bias, silently (`rms_norm` and `softmax_last_dim` have the same
-//! problem). The test `candle_layer_norm_gives_no_gradient` below keeps measuring that. Ours
-//! composes `mean`, `sub`, `sqr`, `sqrt`, `div`, `mul`, `add`, whose backward candle implements,
-//! and is checked against finite differences for input, weight and bias. f16/bf16 inputs are
-//! normalised in f32, as candle and PyTorch do.
+//! problem). The test `candle_layer_norm_gives_no_gradient` below keeps measuring that.
+//!
+//! On the CPU with input, weight and bias of one float dtype, [`layer_norm`] runs the fused
+//! kernels above (statistics per row in f32, or f64 for f64; f16/bf16 computed in f32, as candle
+//! and PyTorch do); the parameter gradients are summed over fixed row blocks added in order, so
+//! results do not depend on the thread count. Elsewhere it falls back to the composition of
+//! `mean`, `sub`, `sqr`, `sqrt`, `div`, `mul`, `add` (whose backward candle implements), which
+//! is also the reference the fused op is tested against, beside finite differences.
 
-use candle_core::{D, DType, Module, Tensor};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, D, DType, Layout, Module, Shape, Tensor};
+use rayon::prelude::*;
 
+use super::custom_op::{CpuKernel, Real, cpu_kernel_fwd, on_cpu2_no_bwd, on_cpu3, on_cpu3_no_bwd};
 use super::init::Init;
 use super::params::ParamsPath;
 use crate::{Error, Result};
+
+/// Rows per parallel task (and per partial sum of the parameter gradients).
+const ROW_BLOCK: usize = 64;
 
 /// Layer normalisation over the last dimension with an affine `weight` and optional `bias`.
 #[derive(Debug, Clone)]
@@ -92,6 +103,31 @@ impl Module for LayerNorm {
 
 /// Functional layer norm over the last dimension, differentiable in `x`, `weight` and `bias`.
 pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) -> Result<Tensor> {
+    let size = check_shapes(x, weight, bias)?;
+    let fused_dtype = matches!(
+        x.dtype(),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16
+    );
+    let same_dtype = weight.dtype() == x.dtype() && bias.is_none_or(|b| b.dtype() == x.dtype());
+    if !(fused_dtype && same_dtype && x.device().is_cpu()) {
+        return layer_norm_composed(x, weight, bias, eps);
+    }
+    let rows = x.elem_count() / size.max(1);
+    let zeros;
+    let bias = match bias {
+        Some(b) => b,
+        None => {
+            zeros = weight.zeros_like()?;
+            &zeros
+        }
+    };
+    let op = LayerNormOp { rows, size, eps };
+    let y = on_cpu3(&x.reshape((rows, size))?, weight, bias, op)?;
+    Ok(y.reshape(x.dims())?)
+}
+
+/// The size of the normalised (last) dimension, or an error naming the mismatch.
+fn check_shapes(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<usize> {
     let size = x.dims().last().copied().unwrap_or(0);
     if x.rank() == 0 || weight.dims() != [size] || bias.is_some_and(|b| b.dims() != [size]) {
         return Err(Error::Shape {
@@ -105,6 +141,18 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
             ),
         });
     }
+    Ok(size)
+}
+
+/// Layer norm composed of candle tensor ops: the fallback off the CPU or for mixed dtypes, and
+/// the reference of the fused op's tests.
+fn layer_norm_composed(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: Option<&Tensor>,
+    eps: f64,
+) -> Result<Tensor> {
+    check_shapes(x, weight, bias)?;
     let dtype = x.dtype();
     let internal = match dtype {
         DType::F16 | DType::BF16 => DType::F32,
@@ -120,6 +168,214 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>, eps: f64) 
         Some(b) => y.broadcast_add(b)?,
         None => y,
     })
+}
+
+/// `(mean, 1 / sqrt(var + eps))` of one row.
+#[inline]
+fn row_stats<T: Real>(row: &[T], eps: T) -> (T, T) {
+    let n = T::from_f64(row.len() as f64);
+    let mut s = T::ZERO;
+    for &v in row {
+        s += v;
+    }
+    let mean = s / n;
+    let mut q = T::ZERO;
+    for &v in row {
+        let d = v - mean;
+        q += d * d;
+    }
+    (mean, T::ONE / (q / n + eps).sqrt())
+}
+
+/// The fused op `(x [rows, size], weight, bias) -> y`.
+#[derive(Debug, Clone, Copy)]
+struct LayerNormOp {
+    rows: usize,
+    size: usize,
+    eps: f64,
+}
+
+/// `(x, weight, dy) -> dx`.
+#[derive(Debug, Clone, Copy)]
+struct LayerNormGradInput(LayerNormOp);
+
+/// `(x, dy) -> [dweight; dbias]`, shape `[2, size]`.
+#[derive(Debug, Clone, Copy)]
+struct LayerNormGradParams(LayerNormOp);
+
+impl CpuKernel for LayerNormOp {
+    fn run<T: Real>(&self, ins: &[&[T]]) -> Vec<T> {
+        let (x, w, b) = (ins[0], ins[1], ins[2]);
+        let (n, eps) = (self.size, T::from_f64(self.eps));
+        let mut y = vec![T::ZERO; x.len()];
+        if n == 0 {
+            return y;
+        }
+        y.par_chunks_mut(ROW_BLOCK * n)
+            .zip(x.par_chunks(ROW_BLOCK * n))
+            .for_each(|(yc, xc)| {
+                for (yr, xr) in yc.chunks_mut(n).zip(xc.chunks(n)) {
+                    let (mean, r) = row_stats(xr, eps);
+                    for i in 0..n {
+                        yr[i] = (xr[i] - mean) * r * w[i] + b[i];
+                    }
+                }
+            });
+        y
+    }
+}
+
+impl CpuKernel for LayerNormGradInput {
+    fn run<T: Real>(&self, ins: &[&[T]]) -> Vec<T> {
+        let (x, w, dy) = (ins[0], ins[1], ins[2]);
+        let (n, eps) = (self.0.size, T::from_f64(self.0.eps));
+        let mut dx = vec![T::ZERO; x.len()];
+        if n == 0 {
+            return dx;
+        }
+        let inv_n = T::ONE / T::from_f64(n as f64);
+        dx.par_chunks_mut(ROW_BLOCK * n)
+            .zip(
+                x.par_chunks(ROW_BLOCK * n)
+                    .zip(dy.par_chunks(ROW_BLOCK * n)),
+            )
+            .for_each(|(dxc, (xc, dyc))| {
+                for ((dxr, xr), dyr) in dxc.chunks_mut(n).zip(xc.chunks(n)).zip(dyc.chunks(n)) {
+                    let (mean, r) = row_stats(xr, eps);
+                    let (mut sg, mut sgx) = (T::ZERO, T::ZERO);
+                    for i in 0..n {
+                        let g = dyr[i] * w[i];
+                        sg += g;
+                        sgx += g * (xr[i] - mean) * r;
+                    }
+                    let (mg, mgx) = (sg * inv_n, sgx * inv_n);
+                    for i in 0..n {
+                        let xh = (xr[i] - mean) * r;
+                        dxr[i] = r * (dyr[i] * w[i] - mg - xh * mgx);
+                    }
+                }
+            });
+        dx
+    }
+}
+
+impl CpuKernel for LayerNormGradParams {
+    fn run<T: Real>(&self, ins: &[&[T]]) -> Vec<T> {
+        let (x, dy) = (ins[0], ins[1]);
+        let (n, eps) = (self.0.size, T::from_f64(self.0.eps));
+        if n == 0 {
+            return Vec::new();
+        }
+        let partials: Vec<Vec<T>> = x
+            .par_chunks(ROW_BLOCK * n)
+            .zip(dy.par_chunks(ROW_BLOCK * n))
+            .map(|(xc, dyc)| {
+                let mut acc = vec![T::ZERO; 2 * n];
+                let (dw, db) = acc.split_at_mut(n);
+                for (xr, dyr) in xc.chunks(n).zip(dyc.chunks(n)) {
+                    let (mean, r) = row_stats(xr, eps);
+                    for i in 0..n {
+                        dw[i] += dyr[i] * (xr[i] - mean) * r;
+                        db[i] += dyr[i];
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut out = vec![T::ZERO; 2 * n];
+        for part in partials {
+            for (a, b) in out.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        out
+    }
+}
+
+impl CustomOp3 for LayerNormOp {
+    fn name(&self) -> &'static str {
+        "accel-layer-norm"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, n) = (self.rows, self.size);
+        cpu_kernel_fwd(
+            self.name(),
+            self,
+            &[(s1, l1), (s2, l2), (s3, l3)],
+            &[&[rows, n], &[n], &[n]],
+            &[rows, n],
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = on_cpu3_no_bwd(x, w, dy, &LayerNormGradInput(*self))?;
+        let dp = on_cpu2_no_bwd(x, dy, &LayerNormGradParams(*self))?;
+        Ok((Some(dx), Some(dp.get(0)?), Some(dp.get(1)?)))
+    }
+}
+
+impl CustomOp3 for LayerNormGradInput {
+    fn name(&self) -> &'static str {
+        "accel-layer-norm-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, n) = (self.0.rows, self.0.size);
+        cpu_kernel_fwd(
+            self.name(),
+            self,
+            &[(s1, l1), (s2, l2), (s3, l3)],
+            &[&[rows, n], &[n], &[rows, n]],
+            &[rows, n],
+        )
+    }
+}
+
+impl CustomOp2 for LayerNormGradParams {
+    fn name(&self) -> &'static str {
+        "accel-layer-norm-grad-params"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (rows, n) = (self.0.rows, self.0.size);
+        cpu_kernel_fwd(
+            self.name(),
+            self,
+            &[(s1, l1), (s2, l2)],
+            &[&[rows, n], &[rows, n]],
+            &[2, n],
+        )
+    }
 }
 
 #[cfg(test)]
@@ -264,6 +520,59 @@ mod tests {
         for v in [&x, &w, &b] {
             assert!(grads.get(v.as_tensor()).is_some());
         }
+    }
+
+    #[test]
+    fn fused_matches_the_composed_reference_with_gradients() {
+        // f32 and f64, with and without bias, rank 3, rows beyond one ROW_BLOCK.
+        for dtype in [DType::F32, DType::F64] {
+            for with_bias in [true, false] {
+                let c = |t: Tensor| Var::from_tensor(&t.to_dtype(dtype).unwrap()).unwrap();
+                let x = c(((randn(&[3, 50, 24], "fx") * 3.0).unwrap() + 1.0).unwrap());
+                let w = c(randn(&[24], "fw"));
+                let b = c(randn(&[24], "fb"));
+                let r = randn(&[3, 50, 24], "fr").to_dtype(dtype).unwrap();
+                let bias = with_bias.then(|| b.as_tensor());
+                let ours = layer_norm(x.as_tensor(), w.as_tensor(), bias, 1e-6).unwrap();
+                let theirs = layer_norm_composed(x.as_tensor(), w.as_tensor(), bias, 1e-6).unwrap();
+                let tol = if dtype == DType::F32 { 1e-4 } else { 1e-10 };
+                let close = |a: &Tensor, e: &Tensor| {
+                    flat(a)
+                        .iter()
+                        .zip(flat(e))
+                        .all(|(a, e)| (a - e).abs() < tol * (1.0 + e.abs()))
+                };
+                assert!(close(&ours, &theirs), "{dtype:?} forward");
+                let g1 = (ours * &r).unwrap().sum_all().unwrap().backward().unwrap();
+                let g2 = (theirs * &r)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                for v in [&x, &w] {
+                    assert!(close(g1.get(v).unwrap(), g2.get(v).unwrap()), "{dtype:?}");
+                }
+                assert_eq!(g1.get(&b).is_some(), with_bias);
+                if with_bias {
+                    assert!(close(g1.get(&b).unwrap(), g2.get(&b).unwrap()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_backward_without_bias_matches_finite_differences() {
+        let x = randn(&[2, 3, 6], "nx");
+        let w = randn(&[6], "nw");
+        let r = randn(&[2, 3, 6], "nr");
+        let report = GradCheck::default()
+            .check(
+                |a| Ok((layer_norm(&a[0], &a[1], None, 1e-5)? * &r)?.sum_all()?),
+                &[x, w],
+            )
+            .unwrap();
+        assert!(report.passed(), "{report}");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //! `VisionTransformer(image_size=32, patch_size=4, num_layers=6, num_heads=3, hidden_dim=192,
 //! mlp_dim=768)`: 2.7M parameters at 10 classes.
 
-use accel_core::nn::{Init, ParamsPath, layer_norm::layer_norm};
+use accel_core::nn::{Init, ParamsPath, gelu_erf, layer_norm::layer_norm};
 use candle_core::{D, Tensor};
 use candle_nn::ops::softmax;
 use serde::{Deserialize, Serialize};
@@ -180,10 +180,7 @@ impl Block {
 
     fn forward(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let h = (x + self.attention(&self.ln_1.forward(x, ctx)?, ctx)?)?;
-        let m = self
-            .fc1
-            .forward(&self.ln_2.forward(&h, ctx)?, ctx)?
-            .gelu_erf()?;
+        let m = gelu_erf(&self.fc1.forward(&self.ln_2.forward(&h, ctx)?, ctx)?)?;
         let m = ctx.dropout(&m, self.dropout)?;
         let m = ctx.dropout(&self.fc2.forward(&m, ctx)?, self.dropout)?;
         Ok((h + m)?)
