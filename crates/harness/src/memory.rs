@@ -7,8 +7,17 @@
 
 use std::fs;
 
-/// Resets the peak-RSS mark to the current resident size. Returns whether the kernel took it.
+/// Hands freed heap memory back to the kernel (glibc's `malloc_trim`), then resets the peak-RSS
+/// mark to the current resident size. Returns whether the kernel took the reset.
+///
+/// The trim matters: [`crate::tune_allocator`] keeps freed memory in the process so training
+/// steps reuse it, which would otherwise carry one phase's high-water mark into the next.
 pub fn reset_peak_rss() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap pages to the kernel; thread-safe in glibc.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 

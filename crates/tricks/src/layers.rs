@@ -1,6 +1,7 @@
 //! The building blocks the three models share, each aware of the precision policy: a layer
 //! casts its f32 master weights to the compute dtype at the point of use (see [`Precision`]).
 
+use accel_core::nn::batch_norm::batch_norm_eval;
 use accel_core::nn::init::{Fan, Nonlinearity};
 use accel_core::nn::{BatchNorm2d, Init, ParamsPath, conv, depthwise_conv2d};
 use accel_core::rng::RngStream;
@@ -38,9 +39,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// `t` in the compute dtype.
+    /// `t` in the compute dtype. In evaluation the result is detached from the autograd graph:
+    /// candle records every op on a tracked variable, so an evaluation pass through the weights
+    /// would otherwise keep all its activations alive until the logits are dropped (~1 GiB for
+    /// the ViT at an evaluation batch of 250).
     pub fn cast(&self, t: &Tensor) -> Result<Tensor> {
-        self.precision.cast(t)
+        let c = self.precision.cast(t)?;
+        Ok(if self.train { c } else { c.detach() })
     }
 
     /// Inverted dropout with probability `p` in training, the identity otherwise.
@@ -221,7 +226,19 @@ impl Norm {
     }
 
     pub fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        self.0.forward_t(x, ctx.train)
+        if ctx.train {
+            return self.0.forward_t(x, true);
+        }
+        // Evaluation with detached parameters: no autograd graph (see `Ctx::cast`).
+        let bn = &self.0;
+        batch_norm_eval(
+            x,
+            &bn.weight().detach(),
+            &bn.bias().detach(),
+            &bn.running_mean()?,
+            &bn.running_var()?,
+            bn.eps(),
+        )
     }
 }
 
