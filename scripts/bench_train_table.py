@@ -48,8 +48,11 @@ def main():
             for m, p in profiles.items():
                 print(f"| {m} | {p['forward_s']:.3f} | {p['backward_s']:.3f} | {p['optimizer_s']:.3f} |")
         env = peer.get("env", {})
-        print(f"\nPyTorch {env.get('torch', env.get('versions', {}).get('torch', '?'))}; "
-              f"bf16 supported by the CPU per PyTorch: {peer.get('env', {}).get('bf16_supported_cpu', '?')}\n")
+        torch_version = (env.get("packages") or {}).get("torch", "?")
+        flags = env.get("cpu_flags") or {}
+        print(f"\nPyTorch {torch_version}, CPU capability {env.get('cpu_capability', '?')}, "
+              f"avx512_bf16 {flags.get('avx512_bf16', '?')}, amx_bf16 {flags.get('amx_bf16', '?')}; "
+              f"bf16 supported by the CPU per PyTorch: {env.get('bf16_supported_cpu', '?')}\n")
     with open(os.path.join(raw, "load.txt")) as f:
         print("Load average (1/5/15 min): " + "; ".join(l.strip() for l in f))
 
