@@ -18,10 +18,10 @@
 //! running statistics are updated k times. The equivalence test therefore uses the ViT (no
 //! BatchNorm); for ResNet and EfficientNet accumulation is "the same optimizer, noisier BN".
 
-use accel_core::nn::{Optimizer, clip_grad_norm, cross_entropy};
+use accel_core::nn::{Optimizer, clip_grad_norm, correct_count, cross_entropy};
 use accel_core::rng::RngStream;
 use candle_core::backprop::GradStore;
-use candle_core::{D, DType, Tensor, Var};
+use candle_core::{DType, Tensor, Var};
 
 use crate::loss_scaler::{LossScaler, LossScalerConfig, ScaleOutcome};
 use crate::{Ctx, Error, Model, Precision, Result};
@@ -136,7 +136,7 @@ impl TrainStep {
                 }
             }
             loss_sum += f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
-            correct += count_correct(&logits, y)?;
+            correct += correct_count(&logits, y)?;
             samples += b;
         }
         let k = micro.len() as f64;
@@ -188,11 +188,4 @@ impl TrainStep {
         }
         Ok(report)
     }
-}
-
-/// Top-1 hits of `logits: [N, C]` against `y: [N]`.
-pub fn count_correct(logits: &Tensor, y: &Tensor) -> Result<u64> {
-    let predicted = logits.argmax(D::Minus1)?;
-    let hits = predicted.eq(y)?.to_dtype(DType::U32)?.sum_all()?;
-    Ok(u64::from(hits.to_scalar::<u32>()?))
 }

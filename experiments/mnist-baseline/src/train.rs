@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use accel_core::data::{ImageDataset, Loader, LoaderConfig};
 use accel_core::nn::{
-    ConfusionMatrix, Mlp, Optimizer, Params, SmallCnn, clip_grad_norm, cross_entropy,
+    ConfusionMatrix, Mlp, Optimizer, Params, SmallCnn, clip_grad_norm, correct_count, cross_entropy,
 };
 use accel_harness::plot::GridImage;
 use accel_harness::{Progress, Session};
@@ -190,7 +190,7 @@ pub fn train_model(
                     state.step
                 );
             }
-            let correct = count_correct(&logits, &y)?;
+            let correct = correct_count(&logits, &y)?;
             let n = batch.len() as u64;
             state.window.add(loss, correct, n);
             state.epoch_sums.add(loss, correct, n);
@@ -341,12 +341,6 @@ fn restore_state(
     params.load_tensors(&part("model."))?;
     optimizer.load_state(&part("optim."))?;
     Ok(())
-}
-
-fn count_correct(logits: &Tensor, y: &Tensor) -> Result<u64> {
-    let predicted = logits.argmax(D::Minus1)?;
-    let hits = predicted.eq(y)?.to_dtype(DType::U32)?.sum_all()?;
-    Ok(u64::from(hits.to_scalar::<u32>()?))
 }
 
 /// Loss, accuracy, macro-F1 and the first `keep_mistakes` misclassified images on `test`.

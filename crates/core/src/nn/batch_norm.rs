@@ -31,8 +31,8 @@ use candle_core::{
 };
 use rayon::prelude::*;
 
+use super::custom_op::Real;
 use super::custom_op::on_cpu2_no_bwd;
-use super::depthwise::Real;
 use super::init::Init;
 use super::params::ParamsPath;
 use crate::{Error, Result};

@@ -12,8 +12,9 @@ use half::{bf16, f16};
 
 use super::gemm::GemmElem;
 
-/// The float types our dense, normalisation and activation kernels compute in: f32 and f64
-/// (f16 and bf16 operands are computed in f32 by [`cpu_kernel_fwd`]).
+/// The float types our convolution, dense, normalisation and activation kernels compute in:
+/// f32 and f64 (f16 and bf16 operands are computed in f32), with reading and writing of CPU
+/// storage in any float dtype.
 pub(crate) trait Real:
     GemmElem
     + PartialOrd
@@ -29,6 +30,49 @@ pub(crate) trait Real:
     /// The error function: [`super::gelu::erf_f32`] (vectorisable, within 1e-6 of libm's
     /// `erff`) for f32, candle's `erf_f64` for f64.
     fn erf(self) -> Self;
+    /// The dtype of this type's storage.
+    const DTYPE: DType;
+    fn to_f64(self) -> f64;
+    /// The storage's values when they are of this type.
+    fn native(s: &CpuStorage) -> Option<&[Self]>;
+    /// Storage holding `v`.
+    fn wrap(v: Vec<Self>) -> CpuStorage;
+
+    /// `s` viewed through `l` as contiguous values of this type (borrowed when it already is;
+    /// other float dtypes converted).
+    fn read<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<Cow<'a, [Self]>> {
+        if let Some(v) = Self::native(s) {
+            return contiguous(v, l);
+        }
+        fn map<S: Copy, T>(v: &[S], f: impl Fn(S) -> T) -> Vec<T> {
+            v.iter().map(|&x| f(x)).collect()
+        }
+        Ok(Cow::Owned(match s {
+            CpuStorage::F32(v) => map(&contiguous(v, l)?, |x| Self::from_f64(f64::from(x))),
+            CpuStorage::F64(v) => map(&contiguous(v, l)?, Self::from_f64),
+            CpuStorage::BF16(v) => map(&contiguous(v, l)?, |x| Self::from_f64(x.to_f64())),
+            CpuStorage::F16(v) => map(&contiguous(v, l)?, |x| Self::from_f64(x.to_f64())),
+            other => candle_core::bail!(
+                "unsupported dtype {:?} (use f32, f64, f16 or bf16)",
+                other.dtype()
+            ),
+        }))
+    }
+
+    /// `v` as storage of `dtype` (narrowed to f16/bf16 when asked).
+    fn write(v: Vec<Self>, dtype: DType) -> candle_core::Result<CpuStorage> {
+        if dtype == Self::DTYPE {
+            return Ok(Self::wrap(v));
+        }
+        let it = v.into_iter().map(Self::to_f64);
+        Ok(match dtype {
+            DType::F32 => CpuStorage::F32(it.map(|x| x as f32).collect()),
+            DType::F64 => CpuStorage::F64(it.collect()),
+            DType::BF16 => CpuStorage::BF16(it.map(bf16::from_f64).collect()),
+            DType::F16 => CpuStorage::F16(it.map(f16::from_f64).collect()),
+            other => candle_core::bail!("unsupported dtype {other:?} (use f32, f64, f16 or bf16)"),
+        })
+    }
 }
 
 impl Real for f32 {
@@ -44,6 +88,20 @@ impl Real for f32 {
     fn erf(self) -> Self {
         super::gelu::erf_f32(self)
     }
+    const DTYPE: DType = DType::F32;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn native(s: &CpuStorage) -> Option<&[Self]> {
+        match s {
+            CpuStorage::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn wrap(v: Vec<Self>) -> CpuStorage {
+        CpuStorage::F32(v)
+    }
 }
 
 impl Real for f64 {
@@ -58,6 +116,20 @@ impl Real for f64 {
     }
     fn erf(self) -> Self {
         candle_core::cpu::erf::erf_f64(self)
+    }
+    const DTYPE: DType = DType::F64;
+    #[inline]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn native(s: &CpuStorage) -> Option<&[Self]> {
+        match s {
+            CpuStorage::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+    fn wrap(v: Vec<Self>) -> CpuStorage {
+        CpuStorage::F64(v)
     }
 }
 

@@ -24,122 +24,15 @@
 //! f32 and f64 natively, f16/bf16 computed in f32 (input and kernel of the same dtype); CPU
 //! kernels only, other devices round-trip through the CPU.
 
-use std::borrow::Cow;
-use std::ops::{Add, AddAssign, Mul, Sub};
-
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
-use half::{bf16, f16};
 use rayon::prelude::*;
 
-use super::custom_op::{contiguous, on_cpu2, on_cpu2_no_bwd};
+use super::custom_op::{Real, on_cpu2, on_cpu2_no_bwd};
 use crate::{Error, Result};
 
 /// Multiply-adds per rayon task, at least: planes smaller than this are batched together.
 const MIN_TASK_WORK: usize = 1 << 14;
-
-/// The float types our depthwise and batch-norm kernels compute in: f32 (also for f16/bf16
-/// operands) and f64.
-pub(super) trait Real:
-    Copy
-    + Send
-    + Sync
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + AddAssign
-    + 'static
-{
-    const ZERO: Self;
-    /// The dtype of this type's storage.
-    const DTYPE: DType;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-    /// The storage's values when they are of this type.
-    fn native(s: &CpuStorage) -> Option<&[Self]>;
-    /// Storage holding `v`.
-    fn wrap(v: Vec<Self>) -> CpuStorage;
-
-    /// `s` viewed through `l` as contiguous values of this type (borrowed when it already is;
-    /// other float dtypes converted).
-    fn read<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<Cow<'a, [Self]>> {
-        if let Some(v) = Self::native(s) {
-            return contiguous(v, l);
-        }
-        fn map<S: Copy, T>(v: &[S], f: impl Fn(S) -> T) -> Vec<T> {
-            v.iter().map(|&x| f(x)).collect()
-        }
-        Ok(Cow::Owned(match s {
-            CpuStorage::F32(v) => map(&contiguous(v, l)?, |x| Self::from_f64(f64::from(x))),
-            CpuStorage::F64(v) => map(&contiguous(v, l)?, Self::from_f64),
-            CpuStorage::BF16(v) => map(&contiguous(v, l)?, |x| Self::from_f64(x.to_f64())),
-            CpuStorage::F16(v) => map(&contiguous(v, l)?, |x| Self::from_f64(x.to_f64())),
-            other => candle_core::bail!(
-                "unsupported dtype {:?} (use f32, f64, f16 or bf16)",
-                other.dtype()
-            ),
-        }))
-    }
-
-    /// `v` as storage of `dtype` (narrowed to f16/bf16 when asked).
-    fn write(v: Vec<Self>, dtype: DType) -> candle_core::Result<CpuStorage> {
-        if dtype == Self::DTYPE {
-            return Ok(Self::wrap(v));
-        }
-        let it = v.into_iter().map(Self::to_f64);
-        Ok(match dtype {
-            DType::F32 => CpuStorage::F32(it.map(|x| x as f32).collect()),
-            DType::F64 => CpuStorage::F64(it.collect()),
-            DType::BF16 => CpuStorage::BF16(it.map(bf16::from_f64).collect()),
-            DType::F16 => CpuStorage::F16(it.map(f16::from_f64).collect()),
-            other => candle_core::bail!("unsupported dtype {other:?} (use f32, f64, f16 or bf16)"),
-        })
-    }
-}
-
-impl Real for f32 {
-    const ZERO: Self = 0.0;
-    const DTYPE: DType = DType::F32;
-    #[inline]
-    fn to_f64(self) -> f64 {
-        f64::from(self)
-    }
-    #[inline]
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    fn native(s: &CpuStorage) -> Option<&[Self]> {
-        match s {
-            CpuStorage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn wrap(v: Vec<Self>) -> CpuStorage {
-        CpuStorage::F32(v)
-    }
-}
-
-impl Real for f64 {
-    const ZERO: Self = 0.0;
-    const DTYPE: DType = DType::F64;
-    #[inline]
-    fn to_f64(self) -> f64 {
-        self
-    }
-    #[inline]
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    fn native(s: &CpuStorage) -> Option<&[Self]> {
-        match s {
-            CpuStorage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-    fn wrap(v: Vec<Self>) -> CpuStorage {
-        CpuStorage::F64(v)
-    }
-}
 
 /// Shape of one depthwise convolution: input `[n, c, h, w]`, kernel `[c, 1, kh, kw]`, stride
 /// `s`, padding `p`, output `[n, c, oh, ow]`; the padded scratch is `s` phases of `hp x wq`.

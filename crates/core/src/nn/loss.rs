@@ -72,14 +72,22 @@ pub fn predictions(logits: &Tensor) -> Result<Vec<u32>> {
 
 /// Fraction of rows of `logits: [N, C]` whose argmax equals the target (0 for an empty batch).
 pub fn accuracy(logits: &Tensor, targets: &Tensor) -> Result<f64> {
+    let n = targets.elem_count();
+    let correct = correct_count(logits, targets)?;
+    Ok(if n == 0 {
+        0.0
+    } else {
+        correct as f64 / n as f64
+    })
+}
+
+/// How many rows of `logits: [N, C]` have their arg-max at `targets: [N]` (u32 classes): the
+/// numerator of [`accuracy`], for running sums over batches.
+pub fn correct_count(logits: &Tensor, targets: &Tensor) -> Result<u64> {
     check_logits_targets("accuracy", logits, targets)?;
     let pred = predictions(logits)?;
     let t = targets.to_vec1::<u32>()?;
-    if t.is_empty() {
-        return Ok(0.0);
-    }
-    let correct = pred.iter().zip(&t).filter(|(p, t)| p == t).count();
-    Ok(correct as f64 / t.len() as f64)
+    Ok(pred.iter().zip(&t).filter(|(p, t)| p == t).count() as u64)
 }
 
 /// Inverted dropout with drop probability `p` in `[0, 1)`: each element is zeroed with

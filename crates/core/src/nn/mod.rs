@@ -65,7 +65,7 @@ pub use gelu::gelu_erf;
 pub use grad_check::{GradCheck, GradCheckReport};
 pub use init::{Fan, Init, Nonlinearity};
 pub use layer_norm::LayerNorm;
-pub use loss::{accuracy, cross_entropy, dropout};
+pub use loss::{accuracy, correct_count, cross_entropy, dropout};
 pub use metrics::ConfusionMatrix;
 pub use models::{Mlp, MlpConfig, SmallCnn, SmallCnnConfig, vars_without_grad};
 pub use optim::{Optimizer, OptimizerConfig};
