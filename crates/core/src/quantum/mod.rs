@@ -16,6 +16,7 @@
 //!   shifts (two- and four-term rules).
 //! - [`qasm`]: OpenQASM 2.0 import and export. [`reference`]: the slow dense reference simulator
 //!   every fast path is tested against.
+//! - [`shots`]: finite-shot probability estimates and parameter-shift gradients on them.
 //! - [`noise`]: Kraus channels, noise models, exact density matrices (n <= 12), trajectories.
 //! - [`bench`](mod@bench): the performance workloads (P1-P3) behind `qsim bench` and `benches/quantum.rs`.
 //!
@@ -34,6 +35,7 @@ pub mod observable;
 pub mod param_shift;
 pub mod qasm;
 pub mod reference;
+pub mod shots;
 pub mod sim;
 pub mod state;
 

@@ -42,10 +42,10 @@ mod branch;
 pub mod channel;
 pub mod density;
 pub mod model;
-mod outputs;
+pub(crate) mod outputs;
 pub mod readout;
 mod schedule;
-mod shift;
+pub(crate) mod shift;
 mod superop;
 pub mod trajectory;
 
