@@ -24,7 +24,9 @@ use crate::generator::{GeneratorSpec, generator_circuit};
 use crate::grid::Grid;
 use crate::init::{GeneratorKind, WeightInit};
 use crate::metrics::{kolmogorov_smirnov, relative_entropy};
-use crate::nets::{Activation, Discriminator, neg_log_d, neg_log_one_minus_d, read_var, step_with_gradient};
+use crate::nets::{
+    Activation, Discriminator, neg_log_d, neg_log_one_minus_d, read_var, step_with_gradient,
+};
 use crate::target::TrainingData;
 
 /// Training settings of a distribution qGAN.
@@ -51,7 +53,7 @@ pub struct DistributionGanConfig {
 
 enum Generator {
     Quantum {
-        exec: Executor,
+        exec: Box<Executor>,
         weights: Var,
         opt: Box<dyn Optimizer>,
     },
@@ -132,7 +134,9 @@ impl Generator {
 }
 
 fn classical_probs(theta: &Var, features: &Tensor) -> Result<Tensor> {
-    let logits = features.matmul(&theta.as_tensor().unsqueeze(1)?)?.squeeze(1)?;
+    let logits = features
+        .matmul(&theta.as_tensor().unsqueeze(1)?)?
+        .squeeze(1)?;
     Ok(candle_nn::ops::softmax(&logits, 0)?)
 }
 
@@ -192,14 +196,15 @@ impl DistributionGan {
         let n_q = config.generator.num_weights(grid.n_qubits());
         let generator = match kind {
             GeneratorKind::Quantum => {
-                let circuit = generator_circuit(&grid, &config.generator, &mut root.fork("initial_state"))?;
+                let circuit =
+                    generator_circuit(&grid, &config.generator, &mut root.fork("initial_state"))?;
                 let w0 = config.weight_init.draw(n_q, &mut root.fork("weights"))?;
                 let weights = Var::from_slice(&w0, n_q, &Device::Cpu)?;
                 let opt = config
                     .generator_optimizer
                     .build(vec![("generator.weights".into(), weights.clone())])?;
                 Generator::Quantum {
-                    exec: Executor::new(&circuit, config.execution.clone(), seed)?,
+                    exec: Box::new(Executor::new(&circuit, config.execution.clone(), seed)?),
                     weights,
                     opt,
                 }
@@ -279,8 +284,16 @@ impl DistributionGan {
     pub fn step(&mut self, real: &[usize]) -> Result<StepLosses> {
         let h = self.grid.histogram(real)?;
         let p = self.generator.probabilities(false)?;
-        let h_t = Tensor::from_vec(h.iter().map(|&x| x as f32).collect::<Vec<_>>(), h.len(), &Device::Cpu)?;
-        let p_t = Tensor::from_vec(p.iter().map(|&x| x as f32).collect::<Vec<_>>(), p.len(), &Device::Cpu)?;
+        let h_t = Tensor::from_vec(
+            h.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            h.len(),
+            &Device::Cpu,
+        )?;
+        let p_t = Tensor::from_vec(
+            p.iter().map(|&x| x as f32).collect::<Vec<_>>(),
+            p.len(),
+            &Device::Cpu,
+        )?;
         let z = self.disc.logits(&self.values)?;
         let d_loss = (neg_log_d(&z, Some(&h_t))? + neg_log_one_minus_d(&z, Some(&p_t))?)?;
         let d_value = f64::from(d_loss.to_scalar::<f32>()?);
@@ -302,7 +315,9 @@ impl DistributionGan {
     /// One epoch: the data shuffled, then every full batch. Returns the mean losses.
     pub fn epoch(&mut self) -> Result<StepLosses> {
         let mut order = self.data.indices.clone();
-        self.shuffle.fork_index(self.epochs_done as u64).shuffle(&mut order);
+        self.shuffle
+            .fork_index(self.epochs_done as u64)
+            .shuffle(&mut order);
         let steps = self.steps_per_epoch();
         let (mut d, mut g) = (0.0, 0.0);
         for batch in order.chunks_exact(self.batch_size) {
@@ -375,7 +390,13 @@ mod tests {
     #[test]
     fn both_generators_learn_a_log_normal() {
         let grid = Grid::new(2, 0.0, 3.0).unwrap();
-        let data = TrainingData::draw(&Target::LOG_NORMAL, &grid, 1000, &mut RngStream::new(1, "d")).unwrap();
+        let data = TrainingData::draw(
+            &Target::LOG_NORMAL,
+            &grid,
+            1000,
+            &mut RngStream::new(1, "d"),
+        )
+        .unwrap();
         for kind in [GeneratorKind::Quantum, GeneratorKind::Classical] {
             let mut cfg = qiskit_config(1);
             if let OptimizerConfig::Adamw(c) = &mut cfg.generator_optimizer {
@@ -392,9 +413,15 @@ mod tests {
             assert!(ks < 0.2, "{kind:?}: KS {ks}");
         }
         assert_eq!(
-            DistributionGan::new(&qiskit_config(1), grid, data.clone(), GeneratorKind::Classical, 3)
-                .unwrap()
-                .generator_parameters(),
+            DistributionGan::new(
+                &qiskit_config(1),
+                grid,
+                data.clone(),
+                GeneratorKind::Classical,
+                3
+            )
+            .unwrap()
+            .generator_parameters(),
             3
         );
     }
@@ -402,7 +429,8 @@ mod tests {
     #[test]
     fn bad_batch_is_an_error() {
         let grid = Grid::new(2, 0.0, 3.0).unwrap();
-        let data = TrainingData::draw(&Target::LOG_NORMAL, &grid, 50, &mut RngStream::new(1, "d")).unwrap();
+        let data = TrainingData::draw(&Target::LOG_NORMAL, &grid, 50, &mut RngStream::new(1, "d"))
+            .unwrap();
         let e = DistributionGan::new(&qiskit_config(1), grid, data, GeneratorKind::Quantum, 0);
         assert!(e.err().unwrap().to_string().contains("batch_size"));
     }

@@ -146,10 +146,7 @@ impl Executor {
         if inputs.is_empty() || !inputs.len().is_multiple_of(ni) {
             return Err(Error::Shape {
                 op: "qgan executor",
-                msg: format!(
-                    "inputs must be [batch x {ni}], got {} values",
-                    inputs.len()
-                ),
+                msg: format!("inputs must be [batch x {ni}], got {} values", inputs.len()),
             });
         }
         Ok(inputs.len() / ni)
@@ -270,11 +267,10 @@ fn workspace<W>(
     batch: usize,
     make: impl FnOnce(usize) -> Result<W>,
 ) -> Result<&mut W> {
-    if !map.contains_key(&batch) {
-        map.insert(batch, make(batch)?);
-    }
-    map.get_mut(&batch)
-        .ok_or_else(|| Error::invalid("qgan executor", "workspace cache lost an entry"))
+    Ok(match map.entry(batch) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(e) => e.insert(make(batch)?),
+    })
 }
 
 #[cfg(test)]
@@ -343,16 +339,23 @@ mod tests {
                 a[i] += h;
                 b[i] -= h;
                 let fd = (loss(&config, &a) - loss(&config, &b)) / (2.0 * h);
-                assert!((fd - g[i]).abs() < 1e-7, "{} w{i}: {fd} vs {}", config.label(), g[i]);
+                assert!(
+                    (fd - g[i]).abs() < 1e-7,
+                    "{} w{i}: {fd} vs {}",
+                    config.label(),
+                    g[i]
+                );
             }
         }
         // The noise changes the distribution.
         let clean = loss(&ExecutionConfig::default(), &w);
-        let mut cfg = ExecutionConfig::default();
-        cfg.noise = Some(NoiseModel {
-            after_1q_gates: Some(Channel::depolarizing(0.2).unwrap()),
-            ..NoiseModel::ideal()
-        });
+        let cfg = ExecutionConfig {
+            noise: Some(NoiseModel {
+                after_1q_gates: Some(Channel::depolarizing(0.2).unwrap()),
+                ..NoiseModel::ideal()
+            }),
+            ..Default::default()
+        };
         assert!((loss(&cfg, &w) - clean).abs() > 1e-3);
     }
 

@@ -104,7 +104,11 @@ impl GeneratorSpec {
 }
 
 /// The generator circuit on `grid`'s register; `rng` draws the random initial state.
-pub fn generator_circuit(grid: &Grid, spec: &GeneratorSpec, rng: &mut RngStream) -> Result<Circuit> {
+pub fn generator_circuit(
+    grid: &Grid,
+    spec: &GeneratorSpec,
+    rng: &mut RngStream,
+) -> Result<Circuit> {
     let n = grid.n_qubits();
     let mut c = Circuit::new(n)?;
     match spec.initial {
@@ -148,7 +152,10 @@ mod tests {
 
     #[test]
     fn entangler_patterns() {
-        assert_eq!(Entanglement::Circular.pairs(3), vec![(2, 0), (0, 1), (1, 2)]);
+        assert_eq!(
+            Entanglement::Circular.pairs(3),
+            vec![(2, 0), (0, 1), (1, 2)]
+        );
         assert_eq!(Entanglement::Circular.pairs(2), vec![(0, 1)]);
         assert_eq!(Entanglement::Full.pairs(3), vec![(0, 1), (0, 2), (1, 2)]);
         assert_eq!(Entanglement::Linear.pairs(1), vec![]);
@@ -161,7 +168,10 @@ mod tests {
         let grid = Grid::new(3, 0.0, 7.0).unwrap();
         let spec = GeneratorSpec {
             reps: 1,
-            initial: InitialState::Normal { mu: 1.0, sigma: 1.0 },
+            initial: InitialState::Normal {
+                mu: 1.0,
+                sigma: 1.0,
+            },
             entanglement: Entanglement::Circular,
         };
         let c = generator_circuit(&grid, &spec, &mut RngStream::new(0, "unused")).unwrap();
@@ -173,7 +183,9 @@ mod tests {
         ];
         sim.run(&mut ws, &theta, &[]).unwrap();
         let (p, _) = sim.probabilities(&ws, &Probabilities::All).unwrap();
-        let golden = [0.0735, 0.2913, 0.2195, 0.1866, 0.0382, 0.0885, 0.0600, 0.0424];
+        let golden = [
+            0.0735, 0.2913, 0.2195, 0.1866, 0.0382, 0.0885, 0.0600, 0.0424,
+        ];
         for (a, b) in p.iter().zip(golden) {
             assert!((a - b).abs() < 1e-4, "{p:?}");
         }
@@ -191,7 +203,10 @@ mod tests {
         let mut rng = RngStream::new(5, "init");
         for init in [
             InitialState::Uniform,
-            InitialState::Normal { mu: 1.0, sigma: 0.5 },
+            InitialState::Normal {
+                mu: 1.0,
+                sigma: 0.5,
+            },
             InitialState::Random,
         ] {
             let spec = GeneratorSpec {

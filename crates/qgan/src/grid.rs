@@ -118,7 +118,10 @@ mod tests {
         assert_eq!(g.snap(f64::NAN), None);
         let g2 = Grid::new(2, -1.0, 1.0).unwrap();
         assert!((g2.value(1) + 1.0 / 3.0).abs() < 1e-15);
-        assert_eq!(g2.histogram(&[0, 0, 3, 1]).unwrap(), vec![0.5, 0.25, 0.0, 0.25]);
+        assert_eq!(
+            g2.histogram(&[0, 0, 3, 1]).unwrap(),
+            vec![0.5, 0.25, 0.0, 0.25]
+        );
         assert!(g2.histogram(&[]).is_err());
         assert!(g2.histogram(&[4]).is_err());
         for (n, lo, hi) in [(0, 0.0, 1.0), (21, 0.0, 1.0), (3, 7.0, 0.0), (3, 1.0, 1.0)] {

@@ -52,7 +52,11 @@ impl ImageGanConfig {
             return self.classical_hidden;
         }
         // (latent + 1) h + (h + 1) pixels >= quantum weights.
-        let (z, px, q) = (self.patch.qubits, self.patch.pixels(), self.patch.num_weights());
+        let (z, px, q) = (
+            self.patch.qubits,
+            self.patch.pixels(),
+            self.patch.num_weights(),
+        );
         (1..).find(|h| (z + 1) * h + (h + 1) * px >= q).unwrap_or(1)
     }
 }
@@ -109,14 +113,20 @@ impl ImageGan {
         if real.is_empty() || !real.len().is_multiple_of(pixels) {
             return Err(Error::invalid(
                 "real images",
-                format!("need [N x {pixels}] pixels for this patch shape, got {} values", real.len()),
+                format!(
+                    "need [N x {pixels}] pixels for this patch shape, got {} values",
+                    real.len()
+                ),
             ));
         }
         let n = real.len() / pixels;
         if config.batch_size == 0 || config.batch_size > n {
             return Err(Error::invalid(
                 "batch_size",
-                format!("must be in 1..={n} (the real images), got {}", config.batch_size),
+                format!(
+                    "must be in 1..={n} (the real images), got {}",
+                    config.batch_size
+                ),
             ));
         }
         if !config.latent_scale.is_finite() || config.latent_scale <= 0.0 {
@@ -127,7 +137,11 @@ impl ImageGan {
             GeneratorKind::Quantum => {
                 let mut rng = root.fork("weights");
                 let weights = (0..config.patch.generators)
-                    .map(|_| config.weight_init.draw(config.patch.weights_per_generator(), &mut rng))
+                    .map(|_| {
+                        config
+                            .weight_init
+                            .draw(config.patch.weights_per_generator(), &mut rng)
+                    })
                     .collect::<Result<Vec<_>>>()?;
                 let vars = weights
                     .iter()
@@ -261,7 +275,11 @@ impl ImageGan {
         if latent.is_empty() || !latent.len().is_multiple_of(self.latent_dim) {
             return Err(Error::Shape {
                 op: "ImageGan::generate",
-                msg: format!("latent must be [n x {}], got {} values", self.latent_dim, latent.len()),
+                msg: format!(
+                    "latent must be [n x {}], got {} values",
+                    self.latent_dim,
+                    latent.len()
+                ),
             });
         }
         self.images(latent, false)
@@ -300,9 +318,13 @@ impl ImageGan {
                 let mut total: Option<Tensor> = None;
                 for (v, gv) in vars.iter().zip(&g) {
                     if gv.iter().any(|x| !x.is_finite()) {
-                        return Err(Error::invalid("generator gradient", "is not finite; step refused"));
+                        return Err(Error::invalid(
+                            "generator gradient",
+                            "is not finite; step refused",
+                        ));
                     }
-                    let t = (v.as_tensor() * Tensor::from_slice(gv, gv.len(), &Device::Cpu)?)?.sum_all()?;
+                    let t = (v.as_tensor() * Tensor::from_slice(gv, gv.len(), &Device::Cpu)?)?
+                        .sum_all()?;
                     total = Some(match total {
                         Some(s) => (s + t)?,
                         None => t,

@@ -13,7 +13,11 @@ fn check_pair(what: &str, p: &[f64], q: &[f64]) -> Result<()> {
     if p.len() != q.len() || p.is_empty() {
         return Err(Error::Shape {
             op: "qgan metrics",
-            msg: format!("{what}: distributions of {} and {} points", p.len(), q.len()),
+            msg: format!(
+                "{what}: distributions of {} and {} points",
+                p.len(),
+                q.len()
+            ),
         });
     }
     for (name, d) in [("model", p), ("data", q)] {
@@ -90,9 +94,12 @@ pub fn moments(rows: &[f64], dim: usize) -> Result<(Vec<f64>, Mat<f64>)> {
 /// The symmetric positive semi-definite square root (negative eigenvalues from rounding are
 /// clipped to 0).
 fn psd_sqrt(m: &Mat<f64>) -> Result<Mat<f64>> {
-    let evd = m
-        .self_adjoint_eigen(Side::Lower)
-        .map_err(|e| Error::invalid("Fréchet distance", format!("eigendecomposition failed: {e:?}")))?;
+    let evd = m.self_adjoint_eigen(Side::Lower).map_err(|e| {
+        Error::invalid(
+            "Fréchet distance",
+            format!("eigendecomposition failed: {e:?}"),
+        )
+    })?;
     let u = evd.U();
     let s = evd.S();
     let n = m.nrows();
@@ -160,7 +167,17 @@ mod tests {
             (0, 1) => -s,
             _ => s,
         });
-        let diag = |a: f64, b: f64| Mat::<f64>::from_fn(2, 2, |i, j| if i != j { 0.0 } else if i == 0 { a } else { b });
+        let diag = |a: f64, b: f64| {
+            Mat::<f64>::from_fn(2, 2, |i, j| {
+                if i != j {
+                    0.0
+                } else if i == 0 {
+                    a
+                } else {
+                    b
+                }
+            })
+        };
         let s1 = &rot * diag(4.0, 1.0) * rot.transpose();
         let s2 = &rot * diag(1.0, 9.0) * rot.transpose();
         let fd = frechet_from_moments(&[0.0, 1.0], &s1, &[1.0, 3.0], &s2).unwrap();
@@ -177,7 +194,9 @@ mod tests {
 
     #[test]
     fn frechet_on_samples() {
-        let rows: Vec<f64> = (0..300).map(|i| ((i * 37 % 101) as f64 / 101.0).sin()).collect();
+        let rows: Vec<f64> = (0..300)
+            .map(|i| ((i * 37 % 101) as f64 / 101.0).sin())
+            .collect();
         assert!(frechet_distance(&rows, &rows, 3).unwrap() < 1e-9);
         let shifted: Vec<f64> = rows.iter().map(|x| x + 0.5).collect();
         let fd = frechet_distance(&rows, &shifted, 3).unwrap();

@@ -50,7 +50,10 @@ impl Mlp {
         if let Activation::LeakyRelu { slope } = act
             && (!slope.is_finite() || slope < 0.0)
         {
-            return Err(Error::invalid("leaky ReLU slope", format!("must be >= 0, got {slope}")));
+            return Err(Error::invalid(
+                "leaky ReLU slope",
+                format!("must be >= 0, got {slope}"),
+            ));
         }
         let params = Params::new(seed, DType::F32, &Device::Cpu);
         let root = params.root();
@@ -113,7 +116,11 @@ impl Discriminator {
         if x.is_empty() || !x.len().is_multiple_of(self.inputs) {
             return Err(Error::Shape {
                 op: "Discriminator::logits",
-                msg: format!("inputs must be [batch x {}], got {} values", self.inputs, x.len()),
+                msg: format!(
+                    "inputs must be [batch x {}], got {} values",
+                    self.inputs,
+                    x.len()
+                ),
             });
         }
         let t = Tensor::from_slice(x, (x.len() / self.inputs, self.inputs), &Device::Cpu)?;
@@ -165,7 +172,11 @@ pub fn step_with_gradient(opt: &mut dyn Optimizer, var: &Var, grad: &[f64]) -> R
     if grad.len() != var.elem_count() {
         return Err(Error::Shape {
             op: "step_with_gradient",
-            msg: format!("{} gradient values for {} weights", grad.len(), var.elem_count()),
+            msg: format!(
+                "{} gradient values for {} weights",
+                grad.len(),
+                var.elem_count()
+            ),
         });
     }
     if grad.iter().any(|g| !g.is_finite()) {
@@ -194,14 +205,23 @@ mod tests {
     fn softplus_losses_are_stable_and_exact() {
         let z = Tensor::new(&[-200.0f32, -1.0, 0.0, 3.0, 200.0], &Device::Cpu).unwrap();
         let sp = softplus(&z).unwrap().to_vec1::<f32>().unwrap();
-        let want = [0.0f32, 0.313_261_7, std::f32::consts::LN_2, 3.048_587_4, 200.0];
+        let want = [
+            0.0f32,
+            0.313_261_7,
+            std::f32::consts::LN_2,
+            3.048_587_4,
+            200.0,
+        ];
         for (a, b) in sp.iter().zip(want) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
         let w = Tensor::new(&[0.5f32, 0.5, 0.0, 0.0, 0.0], &Device::Cpu).unwrap();
         let l = neg_log_d(&z, Some(&w)).unwrap().to_scalar::<f32>().unwrap();
         assert!((l - 0.5 * (200.0 + 1.313_261_7)).abs() < 1e-3);
-        let m = neg_log_one_minus_d(&z, None).unwrap().to_scalar::<f32>().unwrap();
+        let m = neg_log_one_minus_d(&z, None)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!((m - sp.iter().sum::<f32>() / 5.0).abs() < 1e-4);
     }
 

@@ -146,7 +146,9 @@ impl PatchGenerator {
     ) -> Result<PatchGenerator> {
         spec.validate()?;
         if weights.len() != spec.generators
-            || weights.iter().any(|w| w.len() != spec.weights_per_generator())
+            || weights
+                .iter()
+                .any(|w| w.len() != spec.weights_per_generator())
         {
             return Err(Error::Shape {
                 op: "PatchGenerator::new",
@@ -204,7 +206,9 @@ impl PatchGenerator {
                 if m <= 0.0 {
                     return Err(Error::invalid(
                         "patch output",
-                        format!("sub-generator {g}, sample {b}: no post-selected shot; use more shots"),
+                        format!(
+                            "sub-generator {g}, sample {b}: no post-selected shot; use more shots"
+                        ),
                     ));
                 }
                 let out = &mut images[b * pixels + g * k..b * pixels + (g + 1) * k];
@@ -232,7 +236,10 @@ impl PatchGenerator {
         if cotangent.len() != batch * pixels {
             return Err(Error::Shape {
                 op: "PatchGenerator::backward",
-                msg: format!("cotangent must be [{batch} x {pixels}], got {}", cotangent.len()),
+                msg: format!(
+                    "cotangent must be [{batch} x {pixels}], got {}",
+                    cotangent.len()
+                ),
             });
         }
         let mut grads = Vec::with_capacity(self.spec.generators);
@@ -267,7 +274,11 @@ mod tests {
     fn random_weights(spec: &PatchSpec, seed: u64) -> Vec<Vec<f64>> {
         let mut rng = RngStream::new(seed, "w");
         (0..spec.generators)
-            .map(|_| (0..spec.weights_per_generator()).map(|_| rng.uniform()).collect())
+            .map(|_| {
+                (0..spec.weights_per_generator())
+                    .map(|_| rng.uniform())
+                    .collect()
+            })
             .collect()
     }
 
@@ -292,9 +303,13 @@ mod tests {
     #[test]
     fn images_are_max_normalised_patches() {
         let spec = PatchSpec::DEMO;
-        let mut g =
-            PatchGenerator::new(spec, random_weights(&spec, 1), &ExecutionConfig::default(), 0)
-                .unwrap();
+        let mut g = PatchGenerator::new(
+            spec,
+            random_weights(&spec, 1),
+            &ExecutionConfig::default(),
+            0,
+        )
+        .unwrap();
         let latent: Vec<f64> = (0..10).map(|i| 0.15 * i as f64).collect();
         let img = g.forward(&latent).unwrap();
         assert_eq!(img.len(), 128);
@@ -340,7 +355,11 @@ mod tests {
                     a[gi][i] += h;
                     b[gi][i] -= h;
                     let fd = (loss(&a) - loss(&b)) / (2.0 * h);
-                    assert!((fd - grads[gi][i]).abs() < 1e-6, "{method:?} {gi}/{i}: {fd} vs {}", grads[gi][i]);
+                    assert!(
+                        (fd - grads[gi][i]).abs() < 1e-6,
+                        "{method:?} {gi}/{i}: {fd} vs {}",
+                        grads[gi][i]
+                    );
                 }
             }
             assert!(g.backward(&latent[..4], &u[..16]).is_err());

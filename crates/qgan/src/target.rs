@@ -53,12 +53,16 @@ impl Target {
         match *self {
             Target::LogNormal { mu, sigma } | Target::Normal { mu, sigma } => {
                 if !finite(&[mu, sigma]) || sigma <= 0.0 {
-                    return bad(format!("needs finite mu and sigma > 0, got mu {mu}, sigma {sigma}"));
+                    return bad(format!(
+                        "needs finite mu and sigma > 0, got mu {mu}, sigma {sigma}"
+                    ));
                 }
             }
             Target::Triangular { lo, hi, mode } => {
                 if !finite(&[lo, hi, mode]) || lo >= hi || mode < lo || mode > hi {
-                    return bad(format!("needs lo <= mode <= hi and lo < hi, got {lo}, {mode}, {hi}"));
+                    return bad(format!(
+                        "needs lo <= mode <= hi and lo < hi, got {lo}, {mode}, {hi}"
+                    ));
                 }
             }
             Target::Bimodal {
@@ -180,8 +184,10 @@ mod tests {
         let kept = ln.indices.len() as f64 / 1e5;
         assert!((kept - 0.8340).abs() < 0.01, "{kept}");
         assert!((ln.probabilities.iter().sum::<f64>() - 1.0).abs() < 1e-12);
-        let a = TrainingData::draw(&Target::BIMODAL, &grid, 1000, &mut RngStream::new(3, "x")).unwrap();
-        let b = TrainingData::draw(&Target::BIMODAL, &grid, 1000, &mut RngStream::new(3, "x")).unwrap();
+        let a =
+            TrainingData::draw(&Target::BIMODAL, &grid, 1000, &mut RngStream::new(3, "x")).unwrap();
+        let b =
+            TrainingData::draw(&Target::BIMODAL, &grid, 1000, &mut RngStream::new(3, "x")).unwrap();
         assert_eq!(a, b);
     }
 
@@ -199,9 +205,14 @@ mod tests {
             mu: 100.0,
             sigma: 0.1,
         };
-        let e = TrainingData::draw(&far, &grid, 10, &mut rng).unwrap_err().to_string();
+        let e = TrainingData::draw(&far, &grid, 10, &mut rng)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("widen"), "{e}");
-        let neg = Target::LogNormal { mu: 0.0, sigma: -1.0 };
+        let neg = Target::LogNormal {
+            mu: 0.0,
+            sigma: -1.0,
+        };
         assert!(neg.validate().is_err());
     }
 }

@@ -13,7 +13,7 @@ use accel_qgan::{Entanglement, GradientMethod, InitialState, PatchSpec, Target, 
 use serde::{Deserialize, Serialize};
 
 /// The whole config of `qgan`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Root seed; GAN run `s` of a cell uses `seed + s`.
@@ -350,20 +350,6 @@ impl Default for ScalingStudy {
             patches: vec![1, 2, 4, 8, 16],
             patch_qubits: vec![3, 4, 5, 6, 7, 8, 10],
             iterations: 20,
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            seed: 0,
-            data: DataConfig::default(),
-            distribution: DistributionStudy::default(),
-            tutorial: TutorialStudy::default(),
-            images: ImageStudy::default(),
-            ablation: AblationStudy::default(),
-            scaling: ScalingStudy::default(),
         }
     }
 }

@@ -120,7 +120,7 @@ fn settings(config: &Config) -> Vec<(String, String, f64, ExecutionConfig)> {
                 "amplitude_damping".into(),
                 g,
                 noisy(NoiseModel {
-                    after_1q_gates: Some(c.clone()),
+                    after_1q_gates: Some(c),
                     after_2q_gates: Some(c),
                     ..NoiseModel::ideal()
                 }),

@@ -311,6 +311,13 @@ pub fn summary(
             );
         }
     }
+    let get = |m: &serde_json::Map<String, Value>, k: &str| m.get(k).and_then(Value::as_f64);
+    if let (Some(q), Some(c)) = (get(&fd, "quantum"), get(&fd, "classical")) {
+        fd.insert("quantum_over_classical".into(), num(q / c));
+    }
+    if let (Some(q), Some(q0)) = (get(&fd, "quantum"), get(&fd, "quantum_at_start")) {
+        fd.insert("quantum_final_over_start".into(), num(q / q0));
+    }
     if !fd.is_empty() {
         s["frechet_distance"] = Value::Object(fd);
         s["images"] = json!({
@@ -386,8 +393,57 @@ pub fn summary(
             });
         }
     }
+    if let Ok((payoff, err)) = golden() {
+        s["golden"] = json!({
+            "expected_payoff": payoff,
+            "reference_expected_payoff": 0.9805,
+            "max_abs_probability_error": err,
+        });
+    }
     if let Some(g) = gradient_max_abs_diff {
         s["gradient_max_abs_diff_adjoint_vs_shift"] = num(g);
     }
     s
+}
+
+/// Qiskit Finance's trained 3-qubit generator (the brief's golden model): its expected payoff
+/// `E[max(x - 2, 0)]` and the largest deviation from the published probabilities.
+pub fn golden() -> accel_core::Result<(f64, f64)> {
+    use accel_core::quantum::{Compiled, Probabilities};
+    use accel_qgan::{Entanglement, GeneratorSpec, Grid, InitialState, generator_circuit};
+    let grid = Grid::new(3, 0.0, 7.0)?;
+    let spec = GeneratorSpec {
+        reps: 1,
+        initial: InitialState::Normal {
+            mu: 1.0,
+            sigma: 1.0,
+        },
+        entanglement: Entanglement::Circular,
+    };
+    let c = generator_circuit(
+        &grid,
+        &spec,
+        &mut accel_core::rng::RngStream::new(0, "golden"),
+    )?;
+    let sim = Compiled::new(&c)?;
+    let mut ws = sim.workspace(1)?;
+    let theta = [
+        0.29399714, 0.38853322, 0.9557694, 0.07245791, 6.02626428, 0.13537225,
+    ];
+    sim.run(&mut ws, &theta, &[])?;
+    let (p, _) = sim.probabilities(&ws, &Probabilities::All)?;
+    let published = [
+        0.0735, 0.2913, 0.2195, 0.1866, 0.0382, 0.0885, 0.0600, 0.0424,
+    ];
+    let err = p
+        .iter()
+        .zip(published)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let payoff = p
+        .iter()
+        .zip(grid.values())
+        .map(|(p, x)| p * (x - 2.0).max(0.0))
+        .sum();
+    Ok((payoff, err))
 }

@@ -32,7 +32,11 @@ fn raw_frequencies(
     let mut all = vec![0.0; ws.batch * dim];
     raw_probabilities(&ws.state, &Probabilities::All, &mut all);
     let mut out = vec![0.0; ws.batch * k];
-    for (b, (p, row)) in all.chunks_exact(dim).zip(out.chunks_exact_mut(k)).enumerate() {
+    for (b, (p, row)) in all
+        .chunks_exact(dim)
+        .zip(out.chunks_exact_mut(k))
+        .enumerate()
+    {
         let counts = sample_distribution(p, shots, &mut rng.fork_index(b as u64));
         for (i, c) in counts {
             if let Some(o) = which.outcome(i) {
@@ -68,12 +72,7 @@ impl Compiled {
         check_shots(shots)?;
         which.validate(self.n_qubits())?;
         let k = which.outcomes(self.n_qubits());
-        let mut p = raw_frequencies(
-            ws,
-            which,
-            shots,
-            &RngStream::new(seed, "shots/estimate"),
-        )?;
+        let mut p = raw_frequencies(ws, which, shots, &RngStream::new(seed, "shots/estimate"))?;
         let mut norms = vec![1.0; ws.batch];
         if matches!(which, Probabilities::Conditional { .. }) {
             for (b, row) in p.chunks_exact_mut(k).enumerate() {
@@ -181,7 +180,9 @@ mod tests {
             }
             assert_eq!(
                 est,
-                sim.sampled_probabilities(&ws, &which, 200_000, 3).unwrap().0
+                sim.sampled_probabilities(&ws, &which, 200_000, 3)
+                    .unwrap()
+                    .0
             );
         }
         assert!(
@@ -201,7 +202,15 @@ mod tests {
         };
         let v: Vec<f64> = (0..8).map(|i| (i as f64 * 0.37).sin()).collect();
         let exact = sim
-            .vjp(&mut ws, &w, &x, &Cotangent::Probabilities { which: &which, v: &v })
+            .vjp(
+                &mut ws,
+                &w,
+                &x,
+                &Cotangent::Probabilities {
+                    which: &which,
+                    v: &v,
+                },
+            )
             .unwrap();
         let g = sim
             .vjp_param_shift_shots(&mut ws, &w, &x, &which, &v, 400_000, 11)
