@@ -25,7 +25,7 @@ use crate::grid::Grid;
 use crate::init::{GeneratorKind, WeightInit};
 use crate::metrics::{kolmogorov_smirnov, relative_entropy};
 use crate::nets::{
-    Activation, Discriminator, neg_log_d, neg_log_one_minus_d, read_var, step_with_gradient,
+    Activation, Discriminator, neg_log_d, neg_log_one_minus_d, read_var, step_with_gradients,
 };
 use crate::target::TrainingData;
 
@@ -103,7 +103,7 @@ impl Generator {
             Generator::Quantum { exec, weights, opt } => {
                 let w = read_var(weights)?;
                 let g = exec.vjp(&w, &[], &Probabilities::All, cost)?;
-                step_with_gradient(opt.as_mut(), weights, &g)
+                step_with_gradients(opt.as_mut(), &[(weights, &g)])
             }
             Generator::Classical {
                 theta,

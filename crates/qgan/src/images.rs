@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::execution::ExecutionConfig;
 use crate::init::{GeneratorKind, WeightInit};
-use crate::nets::{Activation, Discriminator, Mlp, neg_log_d, neg_log_one_minus_d, read_var};
+use crate::nets::{
+    Activation, Discriminator, Mlp, neg_log_d, neg_log_one_minus_d, read_var, step_with_gradients,
+};
 use crate::patch::{PatchGenerator, PatchSpec};
 
 /// Training settings of an image GAN.
@@ -314,25 +316,13 @@ impl ImageGan {
         match &mut self.generator {
             Generator::Patch { patches, vars, opt } => {
                 let g = patches.backward(&latent, &cot)?;
-                // One optimizer over every patch: a single surrogate carrying all gradients.
-                let mut total: Option<Tensor> = None;
-                for (v, gv) in vars.iter().zip(&g) {
-                    if gv.iter().any(|x| !x.is_finite()) {
-                        return Err(Error::invalid(
-                            "generator gradient",
-                            "is not finite; step refused",
-                        ));
-                    }
-                    let t = (v.as_tensor() * Tensor::from_slice(gv, gv.len(), &Device::Cpu)?)?
-                        .sum_all()?;
-                    total = Some(match total {
-                        Some(s) => (s + t)?,
-                        None => t,
-                    });
-                }
-                if let Some(t) = total {
-                    opt.step(&t.backward()?)?;
-                }
+                // One optimizer over every patch.
+                let pairs: Vec<(&Var, &[f64])> = vars
+                    .iter()
+                    .zip(&g)
+                    .map(|(v, g)| (v, g.as_slice()))
+                    .collect();
+                step_with_gradients(opt.as_mut(), &pairs)?;
             }
             Generator::Classical { net, opt } => {
                 let out = classical_images(net, &latent, self.latent_dim)?;

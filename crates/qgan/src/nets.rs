@@ -166,28 +166,39 @@ fn weighted(x: &Tensor, w: Option<&Tensor>) -> Result<Tensor> {
     })
 }
 
-/// One optimizer step on `var` with an externally computed gradient (a quantum circuit's):
-/// the gradient store comes from the surrogate `Σ var ⊙ grad`, whose gradient is `grad`.
-pub fn step_with_gradient(opt: &mut dyn Optimizer, var: &Var, grad: &[f64]) -> Result<()> {
-    if grad.len() != var.elem_count() {
-        return Err(Error::Shape {
-            op: "step_with_gradient",
-            msg: format!(
-                "{} gradient values for {} weights",
-                grad.len(),
-                var.elem_count()
-            ),
+/// One optimizer step on `vars` with externally computed gradients (a quantum circuit's): the
+/// gradient store comes from the surrogate `Σ_i Σ var_i ⊙ grad_i`, whose gradient is `grad_i`.
+/// A gradient of the wrong size or not finite is refused before anything changes.
+pub fn step_with_gradients(opt: &mut dyn Optimizer, vars: &[(&Var, &[f64])]) -> Result<()> {
+    let mut total: Option<Tensor> = None;
+    for (var, grad) in vars {
+        if grad.len() != var.elem_count() {
+            return Err(Error::Shape {
+                op: "step_with_gradients",
+                msg: format!(
+                    "{} gradient values for {} weights",
+                    grad.len(),
+                    var.elem_count()
+                ),
+            });
+        }
+        if grad.iter().any(|g| !g.is_finite()) {
+            return Err(Error::invalid(
+                "generator gradient",
+                "is not finite; the step is refused so the weights stay usable",
+            ));
+        }
+        let g = Tensor::from_slice(grad, var.dims(), var.device())?.to_dtype(var.dtype())?;
+        let term = (var.as_tensor() * g)?.sum_all()?;
+        total = Some(match total {
+            Some(t) => (t + term)?,
+            None => term,
         });
     }
-    if grad.iter().any(|g| !g.is_finite()) {
-        return Err(Error::invalid(
-            "generator gradient",
-            "is not finite; the step is refused so the weights stay usable",
-        ));
+    match total {
+        Some(t) => opt.step(&t.backward()?),
+        None => Ok(()),
     }
-    let g = Tensor::from_slice(grad, var.dims(), var.device())?.to_dtype(var.dtype())?;
-    let grads = (var.as_tensor() * g)?.sum_all()?.backward()?;
-    opt.step(&grads)
 }
 
 /// Reads a 1-D variable as f64.
@@ -234,10 +245,10 @@ mod tests {
         })
         .build(vec![("w".into(), var.clone())])
         .unwrap();
-        step_with_gradient(opt.as_mut(), &var, &[0.2, -1.0]).unwrap();
+        step_with_gradients(opt.as_mut(), &[(&var, &[0.2, -1.0])]).unwrap();
         assert_eq!(read_var(&var).unwrap(), vec![0.9, 2.5]);
-        assert!(step_with_gradient(opt.as_mut(), &var, &[f64::NAN, 0.0]).is_err());
-        assert!(step_with_gradient(opt.as_mut(), &var, &[1.0]).is_err());
+        assert!(step_with_gradients(opt.as_mut(), &[(&var, &[f64::NAN, 0.0])]).is_err());
+        assert!(step_with_gradients(opt.as_mut(), &[(&var, &[1.0])]).is_err());
         assert_eq!(read_var(&var).unwrap(), vec![0.9, 2.5]);
     }
 
