@@ -212,8 +212,20 @@ impl CpuKernel for DenseGradBias {
 
 impl DenseOp {
     /// `dx` and `dw` of both forms of the op.
-    fn grads(&self, x: &Tensor, w: &Tensor, dy: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let dx = on_cpu2_no_bwd(dy, w, &DenseGradInput(self.0))?;
+    /// `(dx, dw)`; `dx` is skipped (`None`) when `x` is data that no gradient can reach (not a
+    /// variable and not computed from one), as for a network's first layer: that halves its
+    /// backward.
+    fn grads(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Tensor)> {
+        let dx = if x.track_op() {
+            Some(on_cpu2_no_bwd(dy, w, &DenseGradInput(self.0))?)
+        } else {
+            None
+        };
         let dw = on_cpu2_no_bwd(dy, x, &DenseGradWeight(self.0))?;
         Ok((dx, dw))
     }
@@ -249,7 +261,7 @@ impl CustomOp2 for DenseOp {
         dy: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = self.grads(x, w, dy)?;
-        Ok((Some(dx), Some(dw)))
+        Ok((dx, Some(dw)))
     }
 }
 
@@ -287,7 +299,7 @@ impl CustomOp3 for DenseOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (dx, dw) = self.grads(x, w, dy)?;
         let db = on_cpu_no_bwd(dy, &DenseGradBias(self.0))?;
-        Ok((Some(dx), Some(dw), Some(db)))
+        Ok((dx, Some(dw), Some(db)))
     }
 }
 
@@ -434,6 +446,35 @@ mod tests {
         assert!(report.missing_gradients().is_empty());
     }
 
+    #[test]
+    fn data_inputs_get_no_gradient_but_computed_inputs_do() {
+        let w = Var::from_tensor(&randn(&[4, 5], "dw", DType::F32)).unwrap();
+        let data = randn(&[3, 5], "dd", DType::F32);
+        // First layer: x is plain data, so dx is skipped and dw is still right.
+        let g = dense(&data, w.as_tensor(), None)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&data).is_none());
+        let reference = composed(&data, w.as_tensor(), None)
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(max_diff(g.get(&w).unwrap(), reference.get(&w).unwrap()) < 1e-5);
+        // A later layer: x computed from a variable still passes its gradient back.
+        let v = Var::from_tensor(&randn(&[3, 5], "dv", DType::F32)).unwrap();
+        let hidden = (v.as_tensor() * 2.0).unwrap();
+        let g = dense(&hidden, w.as_tensor(), None)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&v).is_some() && g.get(&hidden).is_some());
+    }
     #[test]
     fn low_precision_dtypes_agree_with_f32() {
         let x = randn(&[9, 16], "lx", DType::F32);
