@@ -1,7 +1,8 @@
 //! Input encoders: pixel intensities `p ∈ [0, 1]` to `T` time steps of network input.
 //!
 //! - `bernoulli`: a spike with probability `p` each step (snntorch's `spikegen.rate`,
-//!   SpikingJelly's `PoissonEncoder`): the usual "Poisson rate coding".
+//!   SpikingJelly's `PoissonEncoder`): the usual "Poisson rate coding". `p` is resolved to
+//!   1/65536 (16-bit draws, taken in bulk).
 //! - `poisson`: a spike *count* drawn from Poisson(`p`) each step (Knuth's product method), the
 //!   literal Poisson process binned at `Δt = 1`; mean `p`, counts may exceed 1.
 //! - `repetition`: the intensities themselves at every step (the authors' code repeats the
@@ -66,14 +67,23 @@ impl Encoder {
                 }
             }
             Encoder::Bernoulli => {
-                // One 32-bit draw per spike decision: spike iff draw < p 2^32.
-                let thresholds: Vec<u64> = x
+                // `p` as a 16-bit threshold `t` (error <= 2^-17): spike iff a 16-bit draw < t
+                // (t = 0 never fires, t = 2^16 always does). The draws come from one bulk fill
+                // of the stream; the loop has no branches.
+                let thresholds: Vec<u32> = x
                     .iter()
-                    .map(|&p| (f64::from(p.clamp(0.0, 1.0)) * 4_294_967_296.0) as u64)
+                    .map(|&p| (f64::from(p.clamp(0.0, 1.0)) * 65536.0).round() as u32)
                     .collect();
-                for chunk in out.chunks_exact_mut(x.len()) {
-                    for (o, &th) in chunk.iter_mut().zip(&thresholds) {
-                        *o = f32::from(u8::from(u64::from(rng.next_u32()) < th));
+                let mut bytes = vec![0u8; 2 * out.len()];
+                rng.fill_bytes(&mut bytes);
+                for (chunk, draws) in out
+                    .chunks_exact_mut(x.len())
+                    .zip(bytes.chunks_exact(2 * x.len()))
+                {
+                    for ((o, &t), d) in chunk.iter_mut().zip(&thresholds).zip(draws.chunks_exact(2))
+                    {
+                        let draw = u32::from(u16::from_le_bytes([d[0], d[1]]));
+                        *o = f32::from(u8::from(draw < t));
                     }
                 }
             }

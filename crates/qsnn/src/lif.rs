@@ -486,7 +486,9 @@ mod tests {
                 let s = lif_with(&a[0], 4, &cfg, Firing::Smooth)?;
                 Ok((s * &probe)?.sum_all()?)
             };
-            let report = GradCheck::default().check(f, &[x.clone()]).unwrap();
+            let report = GradCheck::default()
+                .check(f, std::slice::from_ref(&x))
+                .unwrap();
             assert!(report.passed(), "{cfg:?}: {report}");
         }
     }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::Encoder;
 use crate::neuron::Neuron;
+use crate::synapse::input_dense;
 use crate::vqc::{Vqc, VqcConfig};
 
 /// Which model.
@@ -433,7 +434,8 @@ impl Model {
             let enc = encoded
                 .as_ref()
                 .ok_or_else(|| Error::invalid("model", "no encoded input"))?;
-            let z = s.neuron.forward(&layer.fc.forward(enc)?, t, rng)?;
+            let fc = &layer.fc;
+            let z = s.neuron.forward(&input_dense(enc, &fc.w, &fc.b)?, t, rng)?;
             spikes.push((name, z.clone()));
             Ok(z)
         };
