@@ -1,0 +1,335 @@
+//! Tables (CSV) and `summary.json` from the finished units: means and standard deviations over
+//! seeds, the best PPF proportion, the robustness table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde_json::{Map, Value, json};
+
+use crate::config::Config;
+use crate::train::UnitResult;
+
+/// Mean and (population) standard deviation.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let n = v.len() as f64;
+    let m = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
+    (m, var.sqrt())
+}
+
+/// Groups `results` of `study` by label (in first-seen order) and maps each group to `f`'s values.
+fn by_label<'a>(results: &'a [UnitResult], study: &str) -> Vec<(String, Vec<&'a UnitResult>)> {
+    let mut out: Vec<(String, Vec<&UnitResult>)> = Vec::new();
+    for r in results.iter().filter(|r| r.unit.study == study) {
+        match out.iter_mut().find(|(l, _)| *l == r.unit.label) {
+            Some((_, v)) => v.push(r),
+            None => out.push((r.unit.label.clone(), vec![r])),
+        }
+    }
+    out
+}
+
+fn accuracies(rs: &[&UnitResult]) -> Vec<f64> {
+    rs.iter().map(|r| r.test_accuracy).collect()
+}
+
+/// A finite number as JSON, NaN as null.
+fn num(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+/// One row per unit.
+pub fn runs_csv(results: &[UnitResult]) -> String {
+    let mut s = String::from(
+        "study,dataset,label,model,value,fusion,qubits,layers,ansatz,encoder,neuron,trainable,seed,\
+         test_accuracy,test_loss,train_loss,epochs,seconds_per_epoch,parameters,spike_rate\n",
+    );
+    for r in results {
+        let u = &r.unit;
+        let m = &u.model;
+        let rate = r.spike_rates.first().map_or(f64::NAN, |(_, v)| *v);
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            u.study,
+            u.dataset.name(),
+            u.label,
+            m.kind.name(),
+            u.value,
+            r.fusion,
+            m.quantum.vqc.qubits,
+            m.quantum.vqc.layers,
+            m.quantum.vqc.ansatz.name(),
+            m.snn.encoder.name(),
+            m.snn.neuron.name(),
+            match u.scope {
+                accel_qsnn::Trainable::All => "all",
+                accel_qsnn::Trainable::QuantumOnly => "quantum_only",
+            },
+            u.seed,
+            r.test_accuracy,
+            r.test_loss,
+            r.train_loss,
+            r.epochs,
+            r.seconds_per_epoch,
+            r.parameters,
+            rate
+        );
+    }
+    s
+}
+
+/// One row per (model, seed, noise level).
+pub fn robustness_csv(results: &[UnitResult]) -> String {
+    let mut s = String::from("label,model,seed,family,level,accuracy\n");
+    for r in results {
+        for p in &r.noise {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{}",
+                r.unit.label,
+                r.unit.model.kind.name(),
+                r.unit.seed,
+                p.family,
+                p.level,
+                p.accuracy
+            );
+        }
+    }
+    s
+}
+
+/// Mean accuracy (over seeds) at each level of `family`, per headline label, as a Markdown
+/// table with models as columns.
+pub fn robustness_table(results: &[UnitResult], family: &str) -> String {
+    let groups = by_label(results, "headline");
+    let groups: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, rs)| {
+            rs.iter()
+                .any(|r| r.noise.iter().any(|p| p.family == family))
+        })
+        .collect();
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut levels: Vec<f64> = Vec::new();
+    for (_, rs) in &groups {
+        for p in rs.iter().flat_map(|r| &r.noise) {
+            if p.family == family && !levels.contains(&p.level) {
+                levels.push(p.level);
+            }
+        }
+    }
+    let mut s = format!("| {family} level |");
+    for (l, _) in &groups {
+        let _ = write!(s, " {l} |");
+    }
+    s.push_str("\n|---|");
+    s.push_str(&"---|".repeat(groups.len()));
+    s.push('\n');
+    for level in levels {
+        let _ = write!(s, "| {level} |");
+        for (_, rs) in &groups {
+            let v: Vec<f64> = rs
+                .iter()
+                .flat_map(|r| &r.noise)
+                .filter(|p| p.family == family && p.level == level)
+                .map(|p| p.accuracy)
+                .collect();
+            let (m, sd) = mean_std(&v);
+            let _ = write!(s, " {m:.4} ± {sd:.4} |");
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `summary.json`.
+pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
+    let mut out = Map::new();
+    let headline = by_label(results, "headline");
+    // Headline: PPF at its best x, and each baseline.
+    let mut acc = Map::new();
+    let mut acc_std = Map::new();
+    let mut loss = Map::new();
+    let mut secs = Map::new();
+    let mut rates = Map::new();
+    let mut ppf_cells = Vec::new();
+    let mut best: Option<(f64, f64, String)> = None;
+    for (label, rs) in &headline {
+        let (m, sd) = mean_std(&accuracies(rs));
+        let kind = rs[0].unit.model.kind.name();
+        if kind == "ppf" {
+            let x = rs[0].unit.model.fusion;
+            ppf_cells
+                .push(json!({"x": x, "test_accuracy": num(m), "std": num(sd), "seeds": rs.len()}));
+            if best.as_ref().is_none_or(|b| m > b.0) {
+                best = Some((m, x, label.clone()));
+            }
+            continue;
+        }
+        acc.insert(kind.into(), num(m));
+        acc_std.insert(kind.into(), num(sd));
+        loss.insert(
+            kind.into(),
+            num(mean_std(&rs.iter().map(|r| r.test_loss).collect::<Vec<_>>()).0),
+        );
+        secs.insert(
+            kind.into(),
+            num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0),
+        );
+        rates.insert(kind.into(), spike_rates(rs));
+    }
+    if let Some((m, x, label)) = &best {
+        let rs = &headline
+            .iter()
+            .find(|(l, _)| l == label)
+            .map(|(_, rs)| rs.clone())
+            .unwrap_or_default();
+        acc.insert("ppf".into(), num(*m));
+        acc_std.insert("ppf".into(), num(mean_std(&accuracies(rs)).1));
+        loss.insert(
+            "ppf".into(),
+            num(mean_std(&rs.iter().map(|r| r.test_loss).collect::<Vec<_>>()).0),
+        );
+        secs.insert(
+            "ppf".into(),
+            num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0),
+        );
+        rates.insert("ppf".into(), spike_rates(rs));
+        out.insert("ppf_best_fusion".into(), json!(x));
+        // PPF's margins over its two ends.
+        for end in ["sfnn", "sqnn"] {
+            if let Some(a) = acc.get(end).and_then(Value::as_f64) {
+                out.insert(format!("ppf_minus_{end}"), num(m - a));
+            }
+        }
+        let robust = robustness_summary(&headline, label);
+        let mut gap = Map::new();
+        for family in ["gaussian", "uniform"] {
+            let key = format!("{family}_mean_accuracy");
+            let p = robust["ppf"][&key].as_f64();
+            for end in ["sfnn", "sqnn"] {
+                if let (Some(p), Some(e)) = (p, robust[end][&key].as_f64()) {
+                    gap.insert(format!("{family}_ppf_minus_{end}"), num(p - e));
+                }
+            }
+        }
+        out.insert("robustness".into(), robust);
+        out.insert("robustness_gap".into(), Value::Object(gap));
+    }
+    out.insert("dataset".into(), json!(config.headline.dataset.name()));
+    out.insert("test_accuracy".into(), Value::Object(acc));
+    out.insert("test_accuracy_std".into(), Value::Object(acc_std));
+    out.insert("test_loss".into(), Value::Object(loss));
+    out.insert("seconds_per_epoch".into(), Value::Object(secs));
+    out.insert("spike_rates".into(), Value::Object(rates));
+    out.insert("ppf_by_fusion".into(), Value::Array(ppf_cells));
+    for (study, key) in [("fusion", "x"), ("qubits", "qubits"), ("depth", "layers")] {
+        let cells: Vec<Value> = by_label(results, study)
+            .iter()
+            .map(|(_, rs)| {
+                let (m, sd) = mean_std(&accuracies(rs));
+                json!({key: rs[0].unit.value, "test_accuracy": num(m), "std": num(sd),
+                       "seconds_per_epoch": num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0)})
+            })
+            .collect();
+        if !cells.is_empty() {
+            let best = cells
+                .iter()
+                .filter_map(|c| Some((c["test_accuracy"].as_f64()?, c[key].as_f64()?)))
+                .fold(
+                    (f64::NEG_INFINITY, f64::NAN),
+                    |a, b| if b.0 > a.0 { b } else { a },
+                );
+            out.insert(format!("{study}_sweep"), Value::Array(cells));
+            out.insert(format!("{study}_best"), num(best.1));
+            out.insert(format!("{study}_best_accuracy"), num(best.0));
+        }
+    }
+    let ablation: Map<String, Value> = by_label(results, "ablation")
+        .iter()
+        .map(|(l, rs)| {
+            let (m, sd) = mean_std(&accuracies(rs));
+            (
+                l.replace(['.', '+', ' '], "_"),
+                json!({"test_accuracy": num(m), "std": num(sd)}),
+            )
+        })
+        .collect();
+    if !ablation.is_empty() {
+        out.insert("ablation".into(), Value::Object(ablation));
+    }
+    out.insert("units".into(), json!(results.len()));
+    out.insert("seeds".into(), json!(config.training.seeds));
+    Value::Object(out)
+}
+
+/// Mean spike rate per layer (layer names with `_` for `.`).
+fn spike_rates(rs: &[&UnitResult]) -> Value {
+    let mut acc: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for r in rs {
+        for (name, v) in &r.spike_rates {
+            acc.entry(name.replace('.', "_")).or_default().push(*v);
+        }
+    }
+    Value::Object(
+        acc.into_iter()
+            .map(|(k, v)| (k, num(mean_std(&v).0)))
+            .collect(),
+    )
+}
+
+/// Per model: the mean accuracy over the noise levels of each family, and at the largest level.
+fn robustness_summary(headline: &[(String, Vec<&UnitResult>)], ppf_label: &str) -> Value {
+    let mut out = Map::new();
+    for (label, rs) in headline {
+        let kind = rs[0].unit.model.kind.name();
+        if kind == "ppf" && label != ppf_label {
+            continue;
+        }
+        let mut m = Map::new();
+        for family in ["gaussian", "uniform", "gate_depolarizing"] {
+            let pts: Vec<_> = rs
+                .iter()
+                .flat_map(|r| &r.noise)
+                .filter(|p| p.family == family)
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            let all: Vec<f64> = pts.iter().map(|p| p.accuracy).collect();
+            let top = pts
+                .iter()
+                .map(|p| p.level)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let at_top: Vec<f64> = pts
+                .iter()
+                .filter(|p| p.level == top)
+                .map(|p| p.accuracy)
+                .collect();
+            m.insert(format!("{family}_mean_accuracy"), num(mean_std(&all).0));
+            m.insert(format!("{family}_at_max_level"), num(mean_std(&at_top).0));
+        }
+        if !m.is_empty() {
+            out.insert(kind.into(), Value::Object(m));
+        }
+    }
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_std_of_known_values() {
+        let (m, s) = mean_std(&[1.0, 3.0]);
+        assert_eq!((m, s), (2.0, 1.0));
+        assert!(mean_std(&[]).0.is_nan());
+    }
+}
