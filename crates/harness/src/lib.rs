@@ -31,6 +31,8 @@ pub mod report;
 pub mod run;
 pub mod session;
 pub mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use cli::{RunArgs, effective_threads, init_threads, main_with, tune_allocator};
 pub use config::{ExperimentConfig, load_config, to_toml_string};

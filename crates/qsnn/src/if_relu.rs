@@ -17,10 +17,10 @@
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{self, Elem, Kernel};
+use crate::kernel::{Elem, Kernel, neuron_ops};
 use crate::lif::check_time_major;
 use accel_core::rng::RngStream;
 use accel_core::{Error, Result};
@@ -122,44 +122,13 @@ impl Kernel for IfReluGrad {
     }
 }
 
-impl CustomOp1 for IfReluOp {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-if-relu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s, l)])?,
-            l.shape().clone(),
-        ))
-    }
-
-    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            x.contiguous()?
-                .apply_op2_no_bwd(&dy.contiguous()?, &IfReluGrad)?,
-        ))
-    }
-}
-
-impl CustomOp2 for IfReluGrad {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-if-relu-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s1, l1), (s2, l2)])?,
-            l1.shape().clone(),
-        ))
-    }
-}
+neuron_ops!(
+    IfReluOp,
+    "accel-qsnn-if-relu",
+    IfReluGrad,
+    "accel-qsnn-if-relu-grad",
+    |_op| IfReluGrad
+);
 
 #[cfg(test)]
 mod tests {

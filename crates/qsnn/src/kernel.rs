@@ -82,3 +82,61 @@ pub(crate) fn run<K: Kernel>(
         other => candle_core::bail!("{op}: unsupported dtype {other:?} (use f32 or f64)"),
     }
 }
+
+/// Implements the candle ops of an elementwise-shaped neuron op: `CustomOp1` for `$op` (output
+/// shaped like the input, computed by its [`Kernel`]; backward = `$grad(op)` applied to the
+/// input and the output gradient) and `CustomOp2` for `$grad` (no backward of its own).
+macro_rules! neuron_ops {
+    ($op:ty, $name:literal, $grad:ty, $grad_name:literal, |$s:ident| $make_grad:expr) => {
+        impl candle_core::CustomOp1 for $op {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s: &candle_core::CpuStorage,
+                l: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                Ok((
+                    $crate::kernel::run(self.name(), self, &[(s, l)])?,
+                    l.shape().clone(),
+                ))
+            }
+
+            fn bwd(
+                &self,
+                x: &candle_core::Tensor,
+                _y: &candle_core::Tensor,
+                dy: &candle_core::Tensor,
+            ) -> candle_core::Result<Option<candle_core::Tensor>> {
+                let $s = self;
+                Ok(Some(
+                    x.contiguous()?
+                        .apply_op2_no_bwd(&dy.contiguous()?, &$make_grad)?,
+                ))
+            }
+        }
+
+        impl candle_core::CustomOp2 for $grad {
+            fn name(&self) -> &'static str {
+                $grad_name
+            }
+
+            fn cpu_fwd(
+                &self,
+                s1: &candle_core::CpuStorage,
+                l1: &candle_core::Layout,
+                s2: &candle_core::CpuStorage,
+                l2: &candle_core::Layout,
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                Ok((
+                    $crate::kernel::run(self.name(), self, &[(s1, l1), (s2, l2)])?,
+                    l1.shape().clone(),
+                ))
+            }
+        }
+    };
+}
+
+pub(crate) use neuron_ops;

@@ -32,10 +32,10 @@
 //! per-step spike op, differentiated by candle's autograd. The tests check the fused op against it
 //! and, with the smooth firing of [`crate::surrogate`], against finite differences.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{self, Elem, Kernel};
+use crate::kernel::{Elem, Kernel, neuron_ops};
 use crate::surrogate::Surrogate;
 use accel_core::{Error, Result};
 
@@ -260,44 +260,13 @@ impl Kernel for LifGrad {
     }
 }
 
-impl CustomOp1 for LifOp {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-lif"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s, l)])?,
-            l.shape().clone(),
-        ))
-    }
-
-    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            x.contiguous()?
-                .apply_op2_no_bwd(&dy.contiguous()?, &LifGrad(*self))?,
-        ))
-    }
-}
-
-impl CustomOp2 for LifGrad {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-lif-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s1, l1), (s2, l2)])?,
-            l1.shape().clone(),
-        ))
-    }
-}
+neuron_ops!(
+    LifOp,
+    "accel-qsnn-lif",
+    LifGrad,
+    "accel-qsnn-lif-grad",
+    |op| LifGrad(*op)
+);
 
 /// The spike nonlinearity alone, elementwise: `x -> H(x)` (or the smooth oracle) with the
 /// surrogate derivative in the backward pass. The reference [`lif_unfused`] is built on it.
@@ -334,44 +303,13 @@ impl Kernel for SpikeGrad {
     }
 }
 
-impl CustomOp1 for SpikeOp {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-spike"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s, l)])?,
-            l.shape().clone(),
-        ))
-    }
-
-    fn bwd(&self, x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(Some(
-            x.contiguous()?
-                .apply_op2_no_bwd(&dy.contiguous()?, &SpikeGrad(*self))?,
-        ))
-    }
-}
-
-impl CustomOp2 for SpikeGrad {
-    fn name(&self) -> &'static str {
-        "accel-qsnn-spike-grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Ok((
-            kernel::run(self.name(), self, &[(s1, l1), (s2, l2)])?,
-            l1.shape().clone(),
-        ))
-    }
-}
+neuron_ops!(
+    SpikeOp,
+    "accel-qsnn-spike",
+    SpikeGrad,
+    "accel-qsnn-spike-grad",
+    |op| SpikeGrad(*op)
+);
 
 /// The reference LIF: the recursion of the module docs as per-step tensor ops (`T` steps of
 /// charge, spike op, reset), differentiated by candle's autograd. Same contract as [`lif`];

@@ -4,9 +4,10 @@
 // Test helpers may panic: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use accel_harness::testing::{self, csv_without, is_png, run_dir, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnist-baseline");
 
@@ -15,53 +16,19 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("ACCEL_QUIET", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The run directory a successful run printed on stdout.
-fn run_dir(o: &Output) -> PathBuf {
-    assert!(o.status.success(), "run failed: {}", stderr(o));
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+    testing::run(BIN, args, envs)
 }
 
 /// metrics.csv without the wall-clock columns (the only ones allowed to differ between runs).
 fn deterministic_metrics(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let keep: Vec<usize> = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| !matches!(**h, "train_seconds" | "samples_per_s"))
-        .map(|(i, _)| i)
-        .collect();
-    std::iter::once(header.join(","))
-        .chain(lines.map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            keep.iter().map(|&i| cells[i]).collect::<Vec<_>>().join(",")
-        }))
-        .collect()
+    csv_without(
+        &dir.join("metrics.csv"),
+        &["train_seconds", "samples_per_s"],
+    )
 }
 
 fn summary(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn is_png(path: &Path) -> bool {
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == *b"\x89PNG\r\n\x1a\n"
 }
 
 #[test]

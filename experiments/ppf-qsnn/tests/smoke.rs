@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use accel_harness::testing::{self, config_args, csv_without, is_png, run_dir, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_ppf-qsnn");
 
@@ -15,61 +16,16 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("ACCEL_QUIET", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn run_dir(o: &Output) -> PathBuf {
-    assert!(o.status.success(), "run failed: {}", stderr(o));
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-}
-
-fn is_png(path: &Path) -> bool {
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == *b"\x89PNG\r\n\x1a\n"
+    testing::run(BIN, args, envs)
 }
 
 fn args_for(out: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a = vec![
-        "--config".to_string(),
-        smoke_config().to_str().unwrap().into(),
-        "--out".into(),
-        out.to_str().unwrap().into(),
-    ];
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    config_args(&smoke_config(), out, extra)
 }
 
 /// `runs.csv` without its wall-clock column.
 fn deterministic_runs(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("runs.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let skip = header
-        .iter()
-        .position(|h| *h == "seconds_per_epoch")
-        .unwrap();
-    lines
-        .map(|l| {
-            l.split(',')
-                .enumerate()
-                .filter(|(i, _)| *i != skip)
-                .map(|(_, c)| c)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
+    csv_without(&dir.join("runs.csv"), &["seconds_per_epoch"])
 }
 
 #[test]

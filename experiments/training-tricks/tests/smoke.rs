@@ -4,9 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use accel_harness::testing::{self, csv_without, is_png, run_dir, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_training-tricks");
 
@@ -15,29 +16,21 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args).env("ACCEL_QUIET", "1");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("the binary runs")
+    testing::run(BIN, args, envs)
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn run_dir(o: &Output) -> PathBuf {
-    assert!(o.status.success(), "run failed: {}", stderr(o));
-    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
-}
-
-fn is_png(path: &Path) -> bool {
-    let mut head = [0u8; 8];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && head == *b"\x89PNG\r\n\x1a\n"
+/// `cells.csv` without its wall-clock and memory columns.
+fn deterministic_cells(dir: &Path) -> Vec<String> {
+    csv_without(
+        &dir.join("cells.csv"),
+        &[
+            "samples_per_s",
+            "train_seconds",
+            "epoch_seconds",
+            "time_to_target_s",
+            "peak_rss_mb",
+        ],
+    )
 }
 
 fn smoke_args(out: &Path) -> Vec<String> {
@@ -47,34 +40,6 @@ fn smoke_args(out: &Path) -> Vec<String> {
         "--out".into(),
         out.to_str().unwrap().into(),
     ]
-}
-
-/// `cells.csv` without its wall-clock and memory columns.
-fn deterministic_cells(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    let keep: Vec<usize> = header
-        .iter()
-        .enumerate()
-        .filter(|(_, h)| {
-            !matches!(
-                **h,
-                "samples_per_s"
-                    | "train_seconds"
-                    | "epoch_seconds"
-                    | "time_to_target_s"
-                    | "peak_rss_mb"
-            )
-        })
-        .map(|(i, _)| i)
-        .collect();
-    lines
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            keep.iter().map(|&i| cells[i]).collect::<Vec<_>>().join(",")
-        })
-        .collect()
 }
 
 #[test]

@@ -1,0 +1,75 @@
+//! Helpers for the experiments' end-to-end tests (feature `testing`, enabled only through
+//! `[dev-dependencies]`): run an experiment binary quietly, take the run directory it printed,
+//! compare CSVs without their wall-clock columns, check PNGs. They panic on failure: they are
+//! the tests' assertions.
+
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `bin` with `args`, progress output off (`ACCEL_QUIET=1`) and the extra `envs`.
+pub fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(bin);
+    cmd.args(args).env("ACCEL_QUIET", "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// The run's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The run directory a successful run printed on stdout (panics with stderr otherwise).
+pub fn run_dir(o: &Output) -> PathBuf {
+    assert!(o.status.success(), "run failed: {}", stderr(o));
+    PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+}
+
+/// `--config CONFIG --out OUT` followed by `extra`.
+pub fn config_args(config: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = vec![
+        "--config".to_string(),
+        config.to_string_lossy().into_owned(),
+        "--out".into(),
+        out.to_string_lossy().into_owned(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+/// Whether `path` starts with the PNG signature.
+pub fn is_png(path: &Path) -> bool {
+    let mut head = [0u8; 8];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && head == *b"\x89PNG\r\n\x1a\n"
+}
+
+/// The lines of the CSV at `path` (header included) without the columns named in `drop`
+/// (wall-clock and memory figures, the only ones allowed to differ between two runs).
+pub fn csv_without(path: &Path, drop: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !drop.contains(&header[i]))
+        .collect();
+    let pick = |l: &str| {
+        let cells: Vec<&str> = l.split(',').collect();
+        keep.iter()
+            .map(|&i| cells.get(i).copied().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    std::iter::once(pick(&header.join(",")))
+        .chain(lines.map(pick))
+        .collect()
+}
