@@ -220,6 +220,10 @@ pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
             }
         }
         out.insert("robustness".into(), robust);
+        out.insert(
+            "robustness_table".into(),
+            robustness_levels(&headline, label),
+        );
         out.insert("robustness_gap".into(), Value::Object(gap));
     }
     out.insert("dataset".into(), json!(config.headline.dataset.name()));
@@ -282,6 +286,52 @@ fn spike_rates(rs: &[&UnitResult]) -> Value {
             .map(|(k, v)| (k, num(mean_std(&v).0)))
             .collect(),
     )
+}
+
+/// The robustness table: per noise family, the levels and each model's mean (and std) accuracy
+/// over seeds at every level (PPF at its best x).
+fn robustness_levels(headline: &[(String, Vec<&UnitResult>)], ppf_label: &str) -> Value {
+    let mut out = Map::new();
+    for family in ["gaussian", "uniform", "gate_depolarizing"] {
+        let mut fam = Map::new();
+        let mut levels: Vec<f64> = Vec::new();
+        for (label, rs) in headline {
+            let kind = rs[0].unit.model.kind.name();
+            if kind == "ppf" && label != ppf_label {
+                continue;
+            }
+            let mut lv: Vec<f64> = Vec::new();
+            for p in rs.iter().flat_map(|r| &r.noise) {
+                if p.family == family && !lv.contains(&p.level) {
+                    lv.push(p.level);
+                }
+            }
+            if lv.is_empty() {
+                continue;
+            }
+            let (means, stds): (Vec<Value>, Vec<Value>) = lv
+                .iter()
+                .map(|&l| {
+                    let v: Vec<f64> = rs
+                        .iter()
+                        .flat_map(|r| &r.noise)
+                        .filter(|p| p.family == family && p.level == l)
+                        .map(|p| p.accuracy)
+                        .collect();
+                    let (m, sd) = mean_std(&v);
+                    (num(m), num(sd))
+                })
+                .unzip();
+            fam.insert(kind.into(), Value::Array(means));
+            fam.insert(format!("{kind}_std"), Value::Array(stds));
+            levels = lv;
+        }
+        if !fam.is_empty() {
+            fam.insert("levels".into(), json!(levels));
+            out.insert(family.into(), Value::Object(fam));
+        }
+    }
+    Value::Object(out)
 }
 
 /// Per model: the mean accuracy over the noise levels of each family, and at the largest level.

@@ -59,6 +59,11 @@ fn smoke_preset_writes_a_complete_run_directory() {
         assert!(r["gaussian_mean_accuracy"].as_f64().is_some(), "{model}");
         assert!(r["uniform_at_max_level"].as_f64().is_some(), "{model}");
     }
+    let table = &s["robustness_table"]["gaussian"];
+    assert_eq!(table["levels"], serde_json::json!([0.0, 0.5]));
+    for model in ["ppf", "sfnn", "sqnn"] {
+        assert_eq!(table[model].as_array().unwrap().len(), 2, "{model}");
+    }
     // Gate noise only where there is a circuit.
     assert!(s["robustness"]["ppf"]["gate_depolarizing_mean_accuracy"].is_number());
     assert!(s["robustness"]["sfnn"]["gate_depolarizing_mean_accuracy"].is_null());
