@@ -1,23 +1,20 @@
 //! Helpers for the experiments' end-to-end tests (feature `testing`, enabled only through
 //! `[dev-dependencies]`): run an experiment binary quietly, take the run directory it printed,
-//! compare CSVs without their wall-clock columns, check PNGs. They panic on failure: they are
-//! the tests' assertions.
-
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+//! compare CSVs without their wall-clock columns, check PNGs. I/O failures come back as errors
+//! for the test to unwrap; `run_dir` asserts (with the run's stderr) that the run succeeded.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 /// Runs `bin` with `args`, progress output off (`ACCEL_QUIET=1`) and the extra `envs`.
-pub fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub fn run(bin: &str, args: &[&str], envs: &[(&str, &str)]) -> std::io::Result<Output> {
     let mut cmd = Command::new(bin);
     cmd.args(args).env("ACCEL_QUIET", "1");
     for (k, v) in envs {
         cmd.env(k, v);
     }
     cmd.output()
-        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
 }
 
 /// The run's stderr as text.
@@ -54,9 +51,8 @@ pub fn is_png(path: &Path) -> bool {
 
 /// The lines of the CSV at `path` (header included) without the columns named in `drop`
 /// (wall-clock and memory figures, the only ones allowed to differ between two runs).
-pub fn csv_without(path: &Path, drop: &[&str]) -> Vec<String> {
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+pub fn csv_without(path: &Path, drop: &[&str]) -> std::io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
     let keep: Vec<usize> = (0..header.len())
@@ -69,7 +65,7 @@ pub fn csv_without(path: &Path, drop: &[&str]) -> Vec<String> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    std::iter::once(pick(&header.join(",")))
+    Ok(std::iter::once(pick(&header.join(",")))
         .chain(lines.map(pick))
-        .collect()
+        .collect())
 }

@@ -16,7 +16,7 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    testing::run(BIN, args, envs)
+    testing::run(BIN, args, envs).expect("the binary runs")
 }
 
 /// metrics.csv without the wall-clock columns (the only ones allowed to differ between runs).
@@ -25,6 +25,7 @@ fn deterministic_metrics(dir: &Path) -> Vec<String> {
         &dir.join("metrics.csv"),
         &["train_seconds", "samples_per_s"],
     )
+    .unwrap()
 }
 
 fn summary(dir: &Path) -> serde_json::Value {

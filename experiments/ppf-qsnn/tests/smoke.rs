@@ -16,7 +16,7 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    testing::run(BIN, args, envs)
+    testing::run(BIN, args, envs).expect("the binary runs")
 }
 
 fn args_for(out: &Path, extra: &[&str]) -> Vec<String> {
@@ -25,7 +25,7 @@ fn args_for(out: &Path, extra: &[&str]) -> Vec<String> {
 
 /// `runs.csv` without its wall-clock column.
 fn deterministic_runs(dir: &Path) -> Vec<String> {
-    csv_without(&dir.join("runs.csv"), &["seconds_per_epoch"])
+    csv_without(&dir.join("runs.csv"), &["seconds_per_epoch"]).unwrap()
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn smoke_config() -> PathBuf {
 }
 
 fn run(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    testing::run(BIN, args, envs)
+    testing::run(BIN, args, envs).expect("the binary runs")
 }
 
 /// `cells.csv` without its wall-clock and memory columns.
@@ -31,6 +31,7 @@ fn deterministic_cells(dir: &Path) -> Vec<String> {
             "peak_rss_mb",
         ],
     )
+    .unwrap()
 }
 
 fn smoke_args(out: &Path) -> Vec<String> {
