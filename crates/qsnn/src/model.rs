@@ -421,7 +421,7 @@ impl Model {
         let needs_encoding =
             self.snn.is_some() || self.quantum.as_ref().is_some_and(|q| q.front.is_some());
         let encoded = if needs_encoding {
-            Some(s.encoder.encode(x, d, t, rng, &dev)?)
+            Some(s.encoder.encode_counted(x, d, t, rng, &dev)?)
         } else {
             None
         };
@@ -431,11 +431,12 @@ impl Model {
                        rng: &mut RngStream,
                        spikes: &mut Vec<(&'static str, Tensor)>|
          -> Result<Tensor> {
-            let enc = encoded
+            let (enc, nonzero) = encoded
                 .as_ref()
                 .ok_or_else(|| Error::invalid("model", "no encoded input"))?;
             let fc = &layer.fc;
-            let z = s.neuron.forward(&input_dense(enc, &fc.w, &fc.b)?, t, rng)?;
+            let currents = input_dense(enc, &fc.w, &fc.b, Some(*nonzero))?;
+            let z = s.neuron.forward(&currents, t, rng)?;
             spikes.push((name, z.clone()));
             Ok(z)
         };

@@ -26,8 +26,9 @@ const COLS: usize = 64;
 
 /// `x Wᵀ + b` for `x: [rows, in]`, `w: [out, in]`, `b: [out]`, event-driven when `x` is sparse
 /// data (see the module docs). Differentiable in `w` and `b` (and in `x` through the dense path
-/// when `x` carries a gradient).
-pub fn input_dense(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+/// when `x` carries a gradient). `nonzero`: the fraction of nonzero entries of `x` when the
+/// caller knows it (the encoder does), else it is counted here.
+pub fn input_dense(x: &Tensor, w: &Tensor, b: &Tensor, nonzero: Option<f64>) -> Result<Tensor> {
     let eligible = !x.track_op()
         && x.dtype() == DType::F32
         && w.dtype() == DType::F32
@@ -39,12 +40,16 @@ pub fn input_dense(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
     if !eligible {
         return dense(x, w, Some(b));
     }
-    let nonzero = x
-        .ne(0f32)?
-        .to_dtype(DType::F32)?
-        .mean_all()?
-        .to_scalar::<f32>()?;
-    if f64::from(nonzero) > MAX_DENSITY {
+    let nonzero = match nonzero {
+        Some(f) => f,
+        None => f64::from(
+            x.ne(0f32)?
+                .to_dtype(DType::F32)?
+                .mean_all()?
+                .to_scalar::<f32>()?,
+        ),
+    };
+    if nonzero > MAX_DENSITY {
         return dense(x, w, Some(b));
     }
     let (rows, din) = x.dims2()?;
@@ -231,7 +236,7 @@ mod tests {
             let w = Var::from_tensor(&randn(&[150, 50], "w")).unwrap();
             let b = Var::from_tensor(&randn(&[150], "b")).unwrap();
             let probe = randn(&[37, 150], "p");
-            let ours = input_dense(&x, w.as_tensor(), b.as_tensor()).unwrap();
+            let ours = input_dense(&x, w.as_tensor(), b.as_tensor(), None).unwrap();
             let reference = dense(&x, w.as_tensor(), Some(b.as_tensor())).unwrap();
             assert!(max_diff(&ours, &reference) < 1e-4);
             let g1 = (ours * &probe)
@@ -258,13 +263,13 @@ mod tests {
         let x = Var::from_tensor(&sparse_input(4, 6, 0.1)).unwrap();
         let w = randn(&[3, 6], "w2");
         let b = randn(&[3], "b2");
-        let y = input_dense(x.as_tensor(), &w, &b).unwrap();
+        let y = input_dense(x.as_tensor(), &w, &b, None).unwrap();
         let g = y.sum_all().unwrap().backward().unwrap();
         assert!(g.get(&x).is_some());
         let full = sparse_input(4, 6, 0.9);
-        let y1 = input_dense(&full, &w, &b).unwrap();
+        let y1 = input_dense(&full, &w, &b, Some(0.9)).unwrap();
         let y2 = dense(&full, &w, Some(&b)).unwrap();
         assert!(max_diff(&y1, &y2) < 1e-5);
-        assert!(input_dense(&full, &randn(&[3, 5], "w3"), &b).is_err());
+        assert!(input_dense(&full, &randn(&[3, 5], "w3"), &b, None).is_err());
     }
 }
