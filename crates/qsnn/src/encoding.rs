@@ -48,19 +48,6 @@ impl Encoder {
         rng: &mut RngStream,
         device: &Device,
     ) -> Result<Tensor> {
-        Ok(self.encode_counted(x, features, steps, rng, device)?.0)
-    }
-
-    /// [`Encoder::encode`], also returning the fraction of nonzero values (which picks the
-    /// first layer's event-driven or dense path, see [`crate::synapse`]).
-    pub fn encode_counted(
-        &self,
-        x: &[f32],
-        features: usize,
-        steps: usize,
-        rng: &mut RngStream,
-        device: &Device,
-    ) -> Result<(Tensor, f64)> {
         if features == 0 || steps == 0 || x.is_empty() || !x.len().is_multiple_of(features) {
             return Err(Error::Shape {
                 op: "Encoder::encode",
@@ -118,11 +105,7 @@ impl Encoder {
                 }
             }
         }
-        let nonzero = out.iter().filter(|&&v| v != 0.0).count() as f64 / out.len() as f64;
-        Ok((
-            Tensor::from_vec(out, (steps * batch, features), device)?,
-            nonzero,
-        ))
+        Ok(Tensor::from_vec(out, (steps * batch, features), device)?)
     }
 }
 

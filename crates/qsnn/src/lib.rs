@@ -10,7 +10,6 @@
 //! - [`surrogate`], [`lif`]: the LIF neuron over `T` steps as one fused op whose backward is
 //!   BPTT with a surrogate spike derivative (fast sigmoid, arctan); the per-step reference beside
 //!   it. [`if_relu`]: the code's integrate-and-fire ReLU. [`neuron`]: the choice between them.
-//! - [`synapse`]: the first layer, event-driven on the sparse encoded input.
 //! - [`vqc`]: the circuit (the code's star entangler, the early single-rotation layer, the
 //!   peer benchmark's ring) as a [`accel_core::nn::QuantumLayer`] with batched adjoint gradients.
 //! - [`model`]: PPF, SFNN (x = 0), serial SQNN (x = 1), a plain MLP; the "quantum branch only"
@@ -26,7 +25,6 @@ pub mod lif;
 pub mod model;
 pub mod neuron;
 pub mod surrogate;
-pub mod synapse;
 pub mod vqc;
 
 pub use encoding::Encoder;

@@ -31,7 +31,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::encoding::Encoder;
 use crate::neuron::Neuron;
-use crate::synapse::input_dense;
 use crate::vqc::{Vqc, VqcConfig};
 
 /// Which model.
@@ -421,7 +420,7 @@ impl Model {
         let needs_encoding =
             self.snn.is_some() || self.quantum.as_ref().is_some_and(|q| q.front.is_some());
         let encoded = if needs_encoding {
-            Some(s.encoder.encode_counted(x, d, t, rng, &dev)?)
+            Some(s.encoder.encode(x, d, t, rng, &dev)?)
         } else {
             None
         };
@@ -431,11 +430,11 @@ impl Model {
                        rng: &mut RngStream,
                        spikes: &mut Vec<(&'static str, Tensor)>|
          -> Result<Tensor> {
-            let (enc, nonzero) = encoded
+            let enc = encoded
                 .as_ref()
                 .ok_or_else(|| Error::invalid("model", "no encoded input"))?;
-            let fc = &layer.fc;
-            let currents = input_dense(enc, &fc.w, &fc.b, Some(*nonzero))?;
+            // Core `dense` skips the input gradient: the encoded input is data.
+            let currents = layer.fc.forward(enc)?;
             let z = s.neuron.forward(&currents, t, rng)?;
             spikes.push((name, z.clone()));
             Ok(z)

@@ -250,6 +250,20 @@ pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
                     (f64::NEG_INFINITY, f64::NAN),
                     |a, b| if b.0 > a.0 { b } else { a },
                 );
+            if study == "fusion" {
+                // The best x against the two ends of the sweep.
+                let at = |x: f64| {
+                    cells
+                        .iter()
+                        .find(|c| c["x"].as_f64() == Some(x))
+                        .and_then(|c| c["test_accuracy"].as_f64())
+                };
+                for (end, x) in [("x0", 0.0), ("x1", 1.0)] {
+                    if let Some(a) = at(x) {
+                        out.insert(format!("fusion_best_minus_{end}"), num(best.0 - a));
+                    }
+                }
+            }
             out.insert(format!("{study}_sweep"), Value::Array(cells));
             out.insert(format!("{study}_best"), num(best.1));
             out.insert(format!("{study}_best_accuracy"), num(best.0));
