@@ -20,8 +20,9 @@ use std::sync::Arc;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{Elem, Kernel, neuron_ops};
+use crate::kernel::neuron_ops;
 use crate::lif::check_time_major;
+use accel_core::nn::custom_op::{CpuKernel, Real, on_cpu};
 use accel_core::rng::RngStream;
 use accel_core::{Error, Result};
 
@@ -79,7 +80,7 @@ pub fn if_relu(
         steps,
         v0: Arc::new(v0),
     };
-    Ok(currents.contiguous()?.apply_op1(op)?)
+    Ok(on_cpu(currents, op)?)
 }
 
 #[derive(Debug, Clone)]
@@ -93,31 +94,31 @@ struct IfReluOp {
 #[derive(Debug, Clone, Copy)]
 struct IfReluGrad;
 
-impl Kernel for IfReluOp {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
+impl CpuKernel for IfReluOp {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
         let current = ins[0];
         let m = current.len() / self.steps;
         let mut v = self.v0.as_ref().clone();
-        let mut out = vec![F::zero(); current.len()];
+        let mut out = vec![F::ZERO; current.len()];
         let rate = 1.0 / self.dt;
         for (i_t, o_t) in current.chunks_exact(m).zip(out.chunks_exact_mut(m)) {
             for ((vj, &i), o) in v.iter_mut().zip(i_t).zip(o_t.iter_mut()) {
-                *vj += i.to_f64().unwrap_or(f64::NAN).max(0.0) * self.dt;
+                *vj += i.to_f64().max(0.0) * self.dt;
                 let n = vj.floor();
                 *vj -= n;
-                *o = F::of(n * rate);
+                *o = F::from_f64(n * rate);
             }
         }
         out
     }
 }
 
-impl Kernel for IfReluGrad {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
+impl CpuKernel for IfReluGrad {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
         ins[0]
             .iter()
             .zip(ins[1])
-            .map(|(&x, &g)| if x > F::zero() { g } else { F::zero() })
+            .map(|(&x, &g)| if x > F::ZERO { g } else { F::ZERO })
             .collect()
     }
 }

@@ -35,8 +35,9 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
-use crate::kernel::{Elem, Kernel, neuron_ops};
+use crate::kernel::neuron_ops;
 use crate::surrogate::Surrogate;
+use accel_core::nn::custom_op::{CpuKernel, Real, on_cpu};
 use accel_core::{Error, Result};
 
 /// What happens to the membrane after a spike.
@@ -147,7 +148,7 @@ pub(crate) fn lif_with(
         firing,
         steps,
     };
-    Ok(currents.contiguous()?.apply_op1(op)?)
+    Ok(on_cpu(currents, op)?)
 }
 
 /// Errors unless `x`'s first dimension is a positive multiple of `steps`.
@@ -191,34 +192,34 @@ impl LifOp {
 impl LifOp {
     /// The forward recursion; calls `visit(index, u, s)` with every step's charge and spike.
     /// The backward op reruns exactly this (same precision), so both see the same spikes.
-    fn sweep<F: Elem>(&self, current: &[F], mut visit: impl FnMut(usize, F, f64)) {
+    fn sweep<F: Real>(&self, current: &[F], mut visit: impl FnMut(usize, F, f64)) {
         let m = current.len() / self.steps;
-        let beta = F::of(self.beta);
-        let mut v = vec![F::zero(); m];
+        let beta = F::from_f64(self.beta);
+        let mut v = vec![F::ZERO; m];
         for (t, i_t) in current.chunks_exact(m).enumerate() {
             for (j, (vj, &i)) in v.iter_mut().zip(i_t).enumerate() {
                 let u = beta * *vj + i;
-                let u64 = u.to_f64().unwrap_or(f64::NAN);
+                let u64 = u.to_f64();
                 let spike = self
                     .firing
                     .fire(&self.cfg.surrogate, u64 - self.cfg.threshold);
-                *vj = F::of(self.reset(u64, spike));
+                *vj = F::from_f64(self.reset(u64, spike));
                 visit(t * m + j, u, spike);
             }
         }
     }
 }
 
-impl Kernel for LifOp {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
-        let mut out = vec![F::zero(); ins[0].len()];
-        self.sweep(ins[0], |k, _, s| out[k] = F::of(s));
+impl CpuKernel for LifOp {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
+        let mut out = vec![F::ZERO; ins[0].len()];
+        self.sweep(ins[0], |k, _, s| out[k] = F::from_f64(s));
         out
     }
 }
 
-impl Kernel for LifGrad {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
+impl CpuKernel for LifGrad {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
         let op = &self.0;
         let (current, dy) = (ins[0], ins[1]);
         let m = current.len() / op.steps;
@@ -227,12 +228,12 @@ impl Kernel for LifGrad {
         let mut u = vec![0.0f64; current.len()];
         let mut spikes = vec![0.0f64; current.len()];
         op.sweep(current, |k, uk, s| {
-            u[k] = uk.to_f64().unwrap_or(f64::NAN);
+            u[k] = uk.to_f64();
             spikes[k] = s;
         });
         // Backwards through time; `dv` is dL/dv[t] (the gradient arriving from step t + 1).
         let mut dv = vec![0.0f64; m];
-        let mut dx = vec![F::zero(); current.len()];
+        let mut dx = vec![F::ZERO; current.len()];
         for t in (0..op.steps).rev() {
             let r = t * m..(t + 1) * m;
             for ((((dvj, &uj), &s), &g), d) in dv
@@ -247,12 +248,12 @@ impl Kernel for LifGrad {
                     Reset::Subtract => (1.0, -theta),
                     Reset::Zero => (1.0 - s, -uj),
                 };
-                let mut ds = g.to_f64().unwrap_or(f64::NAN);
+                let mut ds = g.to_f64();
                 if !op.cfg.detach_reset {
                     ds += *dvj * dv_ds;
                 }
                 let du = *dvj * dv_du + ds * sg;
-                *d = F::of(du);
+                *d = F::from_f64(du);
                 *dvj = beta * du;
             }
         }
@@ -279,26 +280,21 @@ struct SpikeOp {
 #[derive(Debug, Clone, Copy)]
 struct SpikeGrad(SpikeOp);
 
-impl Kernel for SpikeOp {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
+impl CpuKernel for SpikeOp {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
         ins[0]
             .iter()
-            .map(|&x| {
-                F::of(
-                    self.firing
-                        .fire(&self.surrogate, x.to_f64().unwrap_or(f64::NAN)),
-                )
-            })
+            .map(|&x| F::from_f64(self.firing.fire(&self.surrogate, x.to_f64())))
             .collect()
     }
 }
 
-impl Kernel for SpikeGrad {
-    fn run<F: Elem>(&self, ins: &[&[F]]) -> Vec<F> {
+impl CpuKernel for SpikeGrad {
+    fn run<F: Real>(&self, ins: &[&[F]]) -> Vec<F> {
         ins[0]
             .iter()
             .zip(ins[1])
-            .map(|(&x, &g)| g * F::of(self.0.surrogate.derivative(x.to_f64().unwrap_or(0.0))))
+            .map(|(&x, &g)| g * F::from_f64(self.0.surrogate.derivative(x.to_f64())))
             .collect()
     }
 }
@@ -335,7 +331,7 @@ pub(crate) fn lif_unfused_with(
     let mut out = Vec::with_capacity(steps);
     for t in 0..steps {
         let u = ((&v * cfg.beta())? + currents.narrow(0, t * rows, rows)?)?;
-        let s = (&u - cfg.threshold)?.contiguous()?.apply_op1(spike)?;
+        let s = on_cpu(&(&u - cfg.threshold)?, spike)?;
         let s_reset = if cfg.detach_reset {
             s.detach()
         } else {

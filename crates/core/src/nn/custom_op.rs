@@ -1,5 +1,9 @@
 //! Helpers shared by the CPU kernels of our candle custom ops (pooling, convolution, dense,
-//! layer norm, GELU).
+//! layer norm, GELU, and the strands' ops such as accel-qsnn's neurons).
+//!
+//! A kernel implements [`CpuKernel`] once, generic over [`Real`] (f32, f64); its op's `cpu_fwd`
+//! calls [`cpu_kernel_fwd`], which checks shapes, reads any layout and computes f16/bf16 in f32.
+//! [`on_cpu`] and [`on_cpu2_no_bwd`] apply an op on the CPU whatever the tensors' device.
 
 use std::borrow::Cow;
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -10,12 +14,12 @@ use candle_core::{
 };
 use half::{bf16, f16};
 
-use super::gemm::GemmElem;
+pub use super::gemm::GemmElem;
 
 /// The float types our convolution, dense, normalisation and activation kernels compute in:
 /// f32 and f64 (f16 and bf16 operands are computed in f32), with reading and writing of CPU
 /// storage in any float dtype.
-pub(crate) trait Real:
+pub trait Real:
     GemmElem
     + PartialOrd
     + Add<Output = Self>
@@ -134,7 +138,7 @@ impl Real for f64 {
 }
 
 /// A CPU kernel over contiguous operands of one float type.
-pub(crate) trait CpuKernel {
+pub trait CpuKernel {
     /// The result (row-major, of the shape the caller declared) from contiguous operands whose
     /// shapes [`cpu_kernel_fwd`] has checked.
     fn run<T: Real>(&self, ins: &[&[T]]) -> Vec<T>;
@@ -142,7 +146,7 @@ pub(crate) trait CpuKernel {
 
 /// `cpu_fwd` of a [`CpuKernel`] op: checks the operands' shapes against `want`, then runs the
 /// kernel in f32 or f64 (f16 and bf16 widened to f32 and the result narrowed back).
-pub(crate) fn cpu_kernel_fwd<K: CpuKernel>(
+pub fn cpu_kernel_fwd<K: CpuKernel>(
     name: &str,
     kernel: &K,
     ins: &[(&CpuStorage, &Layout)],
@@ -245,7 +249,7 @@ pub(crate) fn contiguous<'a, T: Copy>(
 
 /// Applies `op` on the CPU and moves the result back to `x`'s device: our kernels are CPU-only,
 /// so a tensor elsewhere takes a round trip (correct, slow).
-pub(crate) fn on_cpu<Op: CustomOp1 + Send + Sync + 'static>(
+pub fn on_cpu<Op: CustomOp1 + Send + Sync + 'static>(
     x: &Tensor,
     op: Op,
 ) -> candle_core::Result<Tensor> {
@@ -259,7 +263,7 @@ pub(crate) fn on_cpu<Op: CustomOp1 + Send + Sync + 'static>(
 }
 
 /// [`on_cpu`] for a two-input op without backward (the backward halves of our ops).
-pub(crate) fn on_cpu2_no_bwd<Op: CustomOp2>(
+pub fn on_cpu2_no_bwd<Op: CustomOp2>(
     a: &Tensor,
     b: &Tensor,
     op: &Op,

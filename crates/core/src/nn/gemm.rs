@@ -9,7 +9,7 @@ use gemm::Parallelism;
 use half::f16;
 
 /// Element types the gemm kernels support.
-pub(crate) trait GemmElem: Copy + Send + Sync + std::ops::AddAssign + 'static {
+pub trait GemmElem: Copy + Send + Sync + std::ops::AddAssign + 'static {
     const ZERO: Self;
     const ONE: Self;
 }

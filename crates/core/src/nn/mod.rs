@@ -17,6 +17,7 @@
 //!
 //! What else is here, one concept per file:
 //! - [`grad_check`]: finite-difference gradient checker, the oracle for every op's backward.
+//! - [`custom_op`]: the plumbing every CPU kernel op here (and in the strands) is built on.
 //! - [`init`] / [`params`]: seeded initialisers and the named parameter store with the
 //!   [`linear`] and [`conv2d`] constructors (PyTorch's default initialisation).
 //! - [`layer_norm`], [`pool`]: the correct replacements above ([`layer_norm`] as one fused op
@@ -38,7 +39,7 @@ pub mod accumulate;
 pub mod batch_norm;
 pub mod clip;
 pub mod conv;
-mod custom_op;
+pub mod custom_op;
 pub mod dense;
 pub mod depthwise;
 pub mod gelu;
