@@ -60,10 +60,6 @@ struct RunState {
     results: Vec<UnitResult>,
 }
 
-fn fmt_value(v: f64) -> String {
-    format!("{v}")
-}
-
 /// Every unit, in running order.
 fn units(config: &Config) -> Vec<Unit> {
     let mut out = Vec::new();
@@ -92,7 +88,7 @@ fn units(config: &Config) -> Vec<Unit> {
                     h.dataset,
                     m,
                     config.seed + s,
-                    format!("ppf x={}", fmt_value(x)),
+                    format!("ppf x={x}"),
                     x,
                 );
                 u.robustness = true;
@@ -137,7 +133,7 @@ fn units(config: &Config) -> Vec<Unit> {
                     sweep.dataset,
                     m,
                     config.seed + s,
-                    format!("{prefix}{}", fmt_value(v)),
+                    format!("{prefix}{v}"),
                     v,
                 ));
             }

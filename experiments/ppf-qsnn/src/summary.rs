@@ -36,6 +36,55 @@ fn accuracies(rs: &[&UnitResult]) -> Vec<f64> {
     rs.iter().map(|r| r.test_accuracy).collect()
 }
 
+/// The mean over seeds of one number of each unit.
+fn mean_of(rs: &[&UnitResult], f: impl Fn(&UnitResult) -> f64) -> f64 {
+    mean_std(&rs.iter().map(|r| f(r)).collect::<Vec<_>>()).0
+}
+
+/// The levels of noise `family` measured on `rs`, in first-seen order.
+fn noise_levels(rs: &[&UnitResult], family: &str) -> Vec<f64> {
+    let mut levels: Vec<f64> = Vec::new();
+    for p in rs.iter().flat_map(|r| &r.noise) {
+        if p.family == family && !levels.contains(&p.level) {
+            levels.push(p.level);
+        }
+    }
+    levels
+}
+
+/// Each seed's accuracy under noise `family` at `level`.
+fn noise_accuracies(rs: &[&UnitResult], family: &str, level: f64) -> Vec<f64> {
+    rs.iter()
+        .flat_map(|r| &r.noise)
+        .filter(|p| p.family == family && p.level == level)
+        .map(|p| p.accuracy)
+        .collect()
+}
+
+/// The headline units reported per model: each baseline's, and PPF's at its best x (by mean
+/// test accuracy over seeds).
+fn representatives<'a>(
+    headline: &'a [(String, Vec<&'a UnitResult>)],
+) -> Vec<(&'static str, &'a [&'a UnitResult])> {
+    let mut out: Vec<(&'static str, &[&UnitResult])> = Vec::new();
+    let mut best_ppf: Option<(f64, &[&UnitResult])> = None;
+    for (_, rs) in headline {
+        let kind = rs[0].unit.model.kind.name();
+        if kind != "ppf" {
+            out.push((kind, rs));
+            continue;
+        }
+        let m = mean_std(&accuracies(rs)).0;
+        if best_ppf.is_none_or(|(b, _)| m > b) {
+            best_ppf = Some((m, rs));
+        }
+    }
+    if let Some((_, rs)) = best_ppf {
+        out.insert(0, ("ppf", rs));
+    }
+    out
+}
+
 /// A finite number as JSON, NaN as null.
 fn num(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
@@ -105,25 +154,13 @@ pub fn robustness_csv(results: &[UnitResult]) -> String {
 /// Mean accuracy (over seeds) at each level of `family`, per headline label, as a Markdown
 /// table with models as columns.
 pub fn robustness_table(results: &[UnitResult], family: &str) -> String {
-    let groups = by_label(results, "headline");
-    let groups: Vec<_> = groups
+    let groups: Vec<_> = by_label(results, "headline")
         .into_iter()
-        .filter(|(_, rs)| {
-            rs.iter()
-                .any(|r| r.noise.iter().any(|p| p.family == family))
-        })
+        .filter(|(_, rs)| !noise_levels(rs, family).is_empty())
         .collect();
-    if groups.is_empty() {
+    let Some((_, first)) = groups.first() else {
         return String::new();
-    }
-    let mut levels: Vec<f64> = Vec::new();
-    for (_, rs) in &groups {
-        for p in rs.iter().flat_map(|r| &r.noise) {
-            if p.family == family && !levels.contains(&p.level) {
-                levels.push(p.level);
-            }
-        }
-    }
+    };
     let mut s = format!("| {family} level |");
     for (l, _) in &groups {
         let _ = write!(s, " {l} |");
@@ -131,16 +168,10 @@ pub fn robustness_table(results: &[UnitResult], family: &str) -> String {
     s.push_str("\n|---|");
     s.push_str(&"---|".repeat(groups.len()));
     s.push('\n');
-    for level in levels {
+    for level in noise_levels(first, family) {
         let _ = write!(s, "| {level} |");
         for (_, rs) in &groups {
-            let v: Vec<f64> = rs
-                .iter()
-                .flat_map(|r| &r.noise)
-                .filter(|p| p.family == family && p.level == level)
-                .map(|p| p.accuracy)
-                .collect();
-            let (m, sd) = mean_std(&v);
+            let (m, sd) = mean_std(&noise_accuracies(rs, family, level));
             let _ = write!(s, " {m:.4} ± {sd:.4} |");
         }
         s.push('\n');
@@ -152,63 +183,38 @@ pub fn robustness_table(results: &[UnitResult], family: &str) -> String {
 pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
     let mut out = Map::new();
     let headline = by_label(results, "headline");
-    // Headline: PPF at its best x, and each baseline.
+    let reps = representatives(&headline);
     let mut acc = Map::new();
     let mut acc_std = Map::new();
     let mut loss = Map::new();
     let mut secs = Map::new();
     let mut rates = Map::new();
-    let mut ppf_cells = Vec::new();
-    let mut best: Option<(f64, f64, String)> = None;
-    for (label, rs) in &headline {
+    for (kind, rs) in &reps {
         let (m, sd) = mean_std(&accuracies(rs));
-        let kind = rs[0].unit.model.kind.name();
-        if kind == "ppf" {
-            let x = rs[0].unit.model.fusion;
-            ppf_cells
-                .push(json!({"x": x, "test_accuracy": num(m), "std": num(sd), "seeds": rs.len()}));
-            if best.as_ref().is_none_or(|b| m > b.0) {
-                best = Some((m, x, label.clone()));
-            }
-            continue;
-        }
-        acc.insert(kind.into(), num(m));
-        acc_std.insert(kind.into(), num(sd));
-        loss.insert(
-            kind.into(),
-            num(mean_std(&rs.iter().map(|r| r.test_loss).collect::<Vec<_>>()).0),
-        );
-        secs.insert(
-            kind.into(),
-            num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0),
-        );
-        rates.insert(kind.into(), spike_rates(rs));
+        acc.insert((*kind).into(), num(m));
+        acc_std.insert((*kind).into(), num(sd));
+        loss.insert((*kind).into(), num(mean_of(rs, |r| r.test_loss)));
+        secs.insert((*kind).into(), num(mean_of(rs, |r| r.seconds_per_epoch)));
+        rates.insert((*kind).into(), spike_rates(rs));
     }
-    if let Some((m, x, label)) = &best {
-        let rs = &headline
-            .iter()
-            .find(|(l, _)| l == label)
-            .map(|(_, rs)| rs.clone())
-            .unwrap_or_default();
-        acc.insert("ppf".into(), num(*m));
-        acc_std.insert("ppf".into(), num(mean_std(&accuracies(rs)).1));
-        loss.insert(
-            "ppf".into(),
-            num(mean_std(&rs.iter().map(|r| r.test_loss).collect::<Vec<_>>()).0),
-        );
-        secs.insert(
-            "ppf".into(),
-            num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0),
-        );
-        rates.insert("ppf".into(), spike_rates(rs));
-        out.insert("ppf_best_fusion".into(), json!(x));
+    let ppf_cells: Vec<Value> = headline
+        .iter()
+        .filter(|(_, rs)| rs[0].unit.model.kind.name() == "ppf")
+        .map(|(_, rs)| {
+            let (m, sd) = mean_std(&accuracies(rs));
+            json!({"x": rs[0].unit.model.fusion, "test_accuracy": num(m), "std": num(sd), "seeds": rs.len()})
+        })
+        .collect();
+    if let Some((_, rs)) = reps.iter().find(|(k, _)| *k == "ppf") {
+        out.insert("ppf_best_fusion".into(), json!(rs[0].unit.model.fusion));
         // PPF's margins over its two ends.
+        let m = mean_std(&accuracies(rs)).0;
         for end in ["sfnn", "sqnn"] {
             if let Some(a) = acc.get(end).and_then(Value::as_f64) {
                 out.insert(format!("ppf_minus_{end}"), num(m - a));
             }
         }
-        let robust = robustness_summary(&headline, label);
+        let robust = robustness_summary(&reps);
         let mut gap = Map::new();
         for family in ["gaussian", "uniform"] {
             let key = format!("{family}_mean_accuracy");
@@ -220,10 +226,7 @@ pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
             }
         }
         out.insert("robustness".into(), robust);
-        out.insert(
-            "robustness_table".into(),
-            robustness_levels(&headline, label),
-        );
+        out.insert("robustness_table".into(), robustness_levels(&reps));
         out.insert("robustness_gap".into(), Value::Object(gap));
     }
     out.insert("dataset".into(), json!(config.headline.dataset.name()));
@@ -239,7 +242,7 @@ pub fn summary(config: &Config, results: &[UnitResult]) -> Value {
             .map(|(_, rs)| {
                 let (m, sd) = mean_std(&accuracies(rs));
                 json!({key: rs[0].unit.value, "test_accuracy": num(m), "std": num(sd),
-                       "seconds_per_epoch": num(mean_std(&rs.iter().map(|r| r.seconds_per_epoch).collect::<Vec<_>>()).0)})
+                       "seconds_per_epoch": num(mean_of(rs, |r| r.seconds_per_epoch))})
             })
             .collect();
         if !cells.is_empty() {
@@ -303,40 +306,25 @@ fn spike_rates(rs: &[&UnitResult]) -> Value {
 }
 
 /// The robustness table: per noise family, the levels and each model's mean (and std) accuracy
-/// over seeds at every level (PPF at its best x).
-fn robustness_levels(headline: &[(String, Vec<&UnitResult>)], ppf_label: &str) -> Value {
+/// over seeds at every level.
+fn robustness_levels(reps: &[(&'static str, &[&UnitResult])]) -> Value {
     let mut out = Map::new();
     for family in ["gaussian", "uniform", "gate_depolarizing"] {
         let mut fam = Map::new();
         let mut levels: Vec<f64> = Vec::new();
-        for (label, rs) in headline {
-            let kind = rs[0].unit.model.kind.name();
-            if kind == "ppf" && label != ppf_label {
-                continue;
-            }
-            let mut lv: Vec<f64> = Vec::new();
-            for p in rs.iter().flat_map(|r| &r.noise) {
-                if p.family == family && !lv.contains(&p.level) {
-                    lv.push(p.level);
-                }
-            }
+        for (kind, rs) in reps {
+            let lv = noise_levels(rs, family);
             if lv.is_empty() {
                 continue;
             }
             let (means, stds): (Vec<Value>, Vec<Value>) = lv
                 .iter()
                 .map(|&l| {
-                    let v: Vec<f64> = rs
-                        .iter()
-                        .flat_map(|r| &r.noise)
-                        .filter(|p| p.family == family && p.level == l)
-                        .map(|p| p.accuracy)
-                        .collect();
-                    let (m, sd) = mean_std(&v);
+                    let (m, sd) = mean_std(&noise_accuracies(rs, family, l));
                     (num(m), num(sd))
                 })
                 .unzip();
-            fam.insert(kind.into(), Value::Array(means));
+            fam.insert((*kind).into(), Value::Array(means));
             fam.insert(format!("{kind}_std"), Value::Array(stds));
             levels = lv;
         }
@@ -349,38 +337,28 @@ fn robustness_levels(headline: &[(String, Vec<&UnitResult>)], ppf_label: &str) -
 }
 
 /// Per model: the mean accuracy over the noise levels of each family, and at the largest level.
-fn robustness_summary(headline: &[(String, Vec<&UnitResult>)], ppf_label: &str) -> Value {
+fn robustness_summary(reps: &[(&'static str, &[&UnitResult])]) -> Value {
     let mut out = Map::new();
-    for (label, rs) in headline {
-        let kind = rs[0].unit.model.kind.name();
-        if kind == "ppf" && label != ppf_label {
-            continue;
-        }
+    for (kind, rs) in reps {
         let mut m = Map::new();
         for family in ["gaussian", "uniform", "gate_depolarizing"] {
-            let pts: Vec<_> = rs
-                .iter()
-                .flat_map(|r| &r.noise)
-                .filter(|p| p.family == family)
-                .collect();
-            if pts.is_empty() {
+            let levels = noise_levels(rs, family);
+            if levels.is_empty() {
                 continue;
             }
-            let all: Vec<f64> = pts.iter().map(|p| p.accuracy).collect();
-            let top = pts
+            let all: Vec<f64> = levels
                 .iter()
-                .map(|p| p.level)
-                .fold(f64::NEG_INFINITY, f64::max);
-            let at_top: Vec<f64> = pts
-                .iter()
-                .filter(|p| p.level == top)
-                .map(|p| p.accuracy)
+                .flat_map(|&l| noise_accuracies(rs, family, l))
                 .collect();
+            let top = levels.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             m.insert(format!("{family}_mean_accuracy"), num(mean_std(&all).0));
-            m.insert(format!("{family}_at_max_level"), num(mean_std(&at_top).0));
+            m.insert(
+                format!("{family}_at_max_level"),
+                num(mean_std(&noise_accuracies(rs, family, top)).0),
+            );
         }
         if !m.is_empty() {
-            out.insert(kind.into(), Value::Object(m));
+            out.insert((*kind).into(), Value::Object(m));
         }
     }
     Value::Object(out)
