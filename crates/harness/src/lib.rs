@@ -30,6 +30,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod session;
+pub mod stats;
 pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;

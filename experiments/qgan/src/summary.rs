@@ -9,20 +9,7 @@ use crate::config::Config;
 use crate::distribution::DistributionResult;
 use crate::images::ImageResult;
 use crate::scaling::ScalingPoint;
-
-/// Mean and sample standard deviation (0 for one value; NaN when empty).
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    if v.len() < 2 {
-        return (m, 0.0);
-    }
-    let var = v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1.0);
-    (m, var.sqrt())
-}
+use accel_harness::stats::mean_std;
 
 fn num(x: f64) -> Value {
     if x.is_finite() { json!(x) } else { Value::Null }

@@ -13,6 +13,7 @@ use std::time::Instant;
 use accel_core::nn::optim::AdamWConfig;
 use accel_core::nn::{OptimizerConfig, cross_entropy};
 use accel_core::rng::RngStream;
+use accel_harness::stats::median_min_max;
 use accel_qsnn::{
     Encoder, FrontEnd, LifConfig, Model, ModelConfig, ModelKind, Neuron, QuantumConfig, Readout,
     SnnConfig, Trainable, VqcConfig,
@@ -90,11 +91,6 @@ fn ours_default(cli: &Cli) -> ModelConfig {
     c
 }
 
-fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 /// Median, min and max milliseconds per step.
 fn time(cfg: ModelConfig, cli: &Cli) -> Result<serde_json::Value> {
     let model = Model::new(cfg, 0)?;
@@ -125,7 +121,7 @@ fn time(cfg: ModelConfig, cli: &Cli) -> Result<serde_json::Value> {
         last_loss = step()?;
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
     }
-    let (median, min, max) = stats(ms);
+    let (median, min, max) = median_min_max(ms);
     Ok(json!({
         "ms_per_step_median": median,
         "ms_min": min,

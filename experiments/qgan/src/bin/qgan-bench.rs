@@ -9,6 +9,7 @@ use std::time::Instant;
 use accel_core::data::{self, Split, optdigits};
 use accel_core::nn::OptimizerConfig;
 use accel_core::nn::optim::SgdConfig;
+use accel_harness::stats::median_min_max;
 use accel_qgan::{
     ExecutionConfig, GeneratorKind, GradientMethod, ImageGan, ImageGanConfig, PatchSpec, WeightInit,
 };
@@ -42,11 +43,6 @@ fn main() -> ExitCode {
     // SAFETY: the first thing main does after parsing arguments; no other thread exists yet.
     unsafe { accel_harness::init_threads(Some(cli.threads)) };
     accel_harness::main_with(|| run(&cli))
-}
-
-fn stats(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
 fn run(cli: &Cli) -> Result<()> {
@@ -99,7 +95,7 @@ fn run(cli: &Cli) -> Result<()> {
             last = Some(gan.step()?);
             t.push(s.elapsed().as_secs_f64() * 1e3);
         }
-        let (med, min, max) = stats(t);
+        let (med, min, max) = median_min_max(t);
         out.insert(
             name.into(),
             json!({"ms_per_iteration_median": med, "ms_per_iteration_min": min, "ms_per_iteration_max": max,
