@@ -6,21 +6,12 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value, json};
 
+use accel_harness::stats::mean_std;
+
 use crate::config::Config;
 use crate::train::UnitResult;
 
-/// Mean and (population) standard deviation.
-pub fn mean_std(v: &[f64]) -> (f64, f64) {
-    if v.is_empty() {
-        return (f64::NAN, f64::NAN);
-    }
-    let n = v.len() as f64;
-    let m = v.iter().sum::<f64>() / n;
-    let var = v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n;
-    (m, var.sqrt())
-}
-
-/// Groups `results` of `study` by label (in first-seen order) and maps each group to `f`'s values.
+/// Groups the units of `study` by label, in first-seen order.
 fn by_label<'a>(results: &'a [UnitResult], study: &str) -> Vec<(String, Vec<&'a UnitResult>)> {
     let mut out: Vec<(String, Vec<&UnitResult>)> = Vec::new();
     for r in results.iter().filter(|r| r.unit.study == study) {
@@ -362,16 +353,4 @@ fn robustness_summary(reps: &[(&'static str, &[&UnitResult])]) -> Value {
         }
     }
     Value::Object(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mean_std_of_known_values() {
-        let (m, s) = mean_std(&[1.0, 3.0]);
-        assert_eq!((m, s), (2.0, 1.0));
-        assert!(mean_std(&[]).0.is_nan());
-    }
 }
