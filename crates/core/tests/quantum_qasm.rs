@@ -535,6 +535,10 @@ fn what_openqasm2_cannot_express_is_an_error_naming_the_op() {
         .unwrap()
         .unitary(&[0, 1], &GateKind::CX.matrix(&[]).unwrap())
         .unwrap();
+    let mut three = Circuit::new(3).unwrap();
+    three
+        .unitary(&[2, 0, 1], &GateKind::CCX.matrix(&[]).unwrap())
+        .unwrap();
     let mut mc = Circuit::new(3).unwrap();
     mc.controlled(&[0, 1], 2, [y[0], y[1], y[2], y[3]]).unwrap();
     let mut diag = Circuit::new(3).unwrap();
@@ -548,6 +552,7 @@ fn what_openqasm2_cannot_express_is_an_error_naming_the_op() {
     prep.prepare(&[c(0.0, 0.0), c(1.0, 0.0)]).unwrap();
     let cases = [
         (&two, "op 1"),
+        (&three, "dense 3-qubit unitary"),
         (&mc, "op 0"),
         (&diag, "op 2"),
         (&prep, "prepared"),

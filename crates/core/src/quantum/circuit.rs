@@ -24,6 +24,10 @@ use crate::{Error, Result};
 /// The largest register the simulator accepts (a state of 2^30 complex128 is 16 GiB).
 pub const MAX_QUBITS: usize = 30;
 
+/// The most qubits one dense [`Circuit::unitary`] acts on (a `64 x 64` matrix; 1 and 2 qubits
+/// run on specialised kernels, 3 to 6 on one general dense kernel).
+pub const MAX_UNITARY_QUBITS: usize = 6;
+
 /// Where an angle's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ParamSource {
@@ -119,7 +123,8 @@ pub enum Op {
         qubits: Vec<usize>,
         params: Vec<Param>,
     },
-    /// A dense unitary on 1 or 2 qubits (local index convention of [`super::gate`]).
+    /// A dense unitary on 1 to [`MAX_UNITARY_QUBITS`] qubits (local index convention of
+    /// [`super::gate`]).
     Unitary {
         qubits: Vec<usize>,
         matrix: Vec<C64>,
@@ -375,13 +380,20 @@ impl Circuit {
         self.gate(GateKind::CSwap, &[control, a, b], &[])
     }
 
-    /// Appends a dense unitary on 1 or 2 qubits (local index convention of [`super::gate`]);
-    /// errors if it is not unitary.
+    /// Appends a dense unitary on 1 to [`MAX_UNITARY_QUBITS`] qubits, in any order: `matrix` is
+    /// `2^k x 2^k`, row-major, over the local index `b(qubits[0]) + 2 b(qubits[1]) + ...`
+    /// (convention of [`super::gate`]); errors if it is not unitary (within
+    /// [`super::gate::UNITARY_TOLERANCE`]). Costs `4^k` complex multiply-adds per `2^k`
+    /// amplitudes: for larger blocks, decompose into smaller gates.
     pub fn unitary(&mut self, qubits: &[usize], matrix: &[C64]) -> Result<&mut Self> {
-        if !(1..=2).contains(&qubits.len()) {
+        if !(1..=MAX_UNITARY_QUBITS).contains(&qubits.len()) {
             return Err(Error::invalid(
                 "unitary qubits",
-                format!("dense unitaries act on 1 or 2 qubits, got {qubits:?}"),
+                format!(
+                    "dense unitaries act on 1 to {MAX_UNITARY_QUBITS} qubits, got {} ({qubits:?}); \
+                     decompose a larger unitary into gates on at most {MAX_UNITARY_QUBITS} qubits",
+                    qubits.len()
+                ),
             ));
         }
         check_qubits(qubits, self.n_qubits, "unitary")?;

@@ -4,9 +4,9 @@
 
 use num_complex::Complex64 as C64;
 
-use super::circuit::{Circuit, Op, Param, ParamSource};
+use super::circuit::{Circuit, MAX_UNITARY_QUBITS, Op, Param, ParamSource};
 use super::gate::GateKind;
-use super::kernels::{Form, KernelOp};
+use super::kernels::{Form, KernelOp, MAX_DENSE_K};
 use crate::{Error, Result};
 
 /// How one op's angles become the derivative of the loss.
@@ -68,6 +68,9 @@ pub(crate) struct Program {
     /// `f64`s per lane of per-lane coefficients.
     pub lane_len: usize,
 }
+
+// Every unitary the builder accepts has a kernel.
+const _: () = assert!(MAX_UNITARY_QUBITS <= MAX_DENSE_K);
 
 fn flatten(m: &[C64]) -> Vec<f64> {
     m.iter().flat_map(|z| [z.re, z.im]).collect()
@@ -273,10 +276,19 @@ pub(crate) fn compile(circuit: &Circuit) -> Result<Program> {
                 }
             }
             Op::Unitary { qubits, matrix } => {
-                let form = if qubits.len() == 1 {
-                    Form::Dense1
-                } else {
-                    Form::Dense2
+                let form = match qubits.len() {
+                    1 => Form::Dense1,
+                    2 => Form::Dense2,
+                    k if k <= MAX_DENSE_K => Form::DenseK,
+                    k => {
+                        return Err(Error::invalid(
+                            "circuit op",
+                            format!(
+                                "a dense unitary on {k} qubits {qubits:?}; the kernels take at \
+                                 most {MAX_DENSE_K}"
+                            ),
+                        ));
+                    }
                 };
                 let d = 1 << qubits.len();
                 fixed_op(

@@ -40,7 +40,7 @@ pub mod sim;
 pub mod state;
 
 pub use adjoint::{Cotangent, Gradients};
-pub use circuit::{Circuit, MAX_QUBITS, Op, Param, ParamSource};
+pub use circuit::{Circuit, MAX_QUBITS, MAX_UNITARY_QUBITS, Op, Param, ParamSource};
 pub use gate::GateKind;
 pub use measure::Probabilities;
 pub use num_complex::Complex64 as C64;

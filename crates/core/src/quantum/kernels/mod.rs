@@ -3,8 +3,8 @@
 //! Every kernel works the same way: the qubits a gate touches (targets and controls) are its
 //! *fixed bits*; the basis indices splits into runs of `2^f0` consecutive indices (`f0` = lowest
 //! fixed bit), which are `2^f0 * L` consecutive `f64`s of each of `re`/`im`. For each run the
-//! kernel updates the 2 (one target) or 4 (two targets) or `2^k` (diagonal) sub-runs that differ
-//! only in the target bits, element by element. Coefficients come either shared by all lanes
+//! kernel updates the 2 (one target) or 4 (two targets) or `2^k` (diagonal, dense on `k`
+//! targets) sub-runs that differ only in the target bits, element by element. Coefficients come either shared by all lanes
 //! (angles from weights or constants) or per lane (angles from per-sample inputs), in the
 //! structure-of-arrays layout `coef[k * L + lane]`. `L` is a const generic (1 or
 //! [`super::state::LANES`]) so the lane loop has a fixed trip count and vectorises.
@@ -12,7 +12,7 @@
 //!
 //! - this file: the op description ([`Form`], [`KernelOp`], runs), coefficient access, the entry
 //!   point [`apply`] with its run-time choice of the AVX2 build;
-//! - `pair`: 1-target kernels; `multi`: 2-target and diagonal kernels; `small`: single states of
+//! - `pair`: 1-target kernels; `multi`: 2-target, diagonal and dense `k`-target kernels; `small`: single states of
 //!   up to 6 qubits; `parallel`: one large state split over threads; `inner`: `<a|P b>` for the
 //!   adjoint sweep.
 
@@ -23,7 +23,7 @@ mod parallel;
 mod small;
 
 pub(crate) use inner::{Pauli1, pauli_inner};
-use multi::{diag_k, two_targets};
+use multi::{dense_k, diag_k, two_targets};
 use pair::{DenseP, DiagP, RealP, RxP, XP, YP, one_target};
 use parallel::par_apply;
 
@@ -31,6 +31,10 @@ use super::state::{Block, LANES};
 
 /// The largest number of fixed bits (targets + controls) of one kernel op.
 pub(crate) const MAX_FIXED: usize = 16;
+
+/// The most targets of one [`Form::DenseK`] op (its kernel's stack buffers hold `2^6` amplitudes
+/// per lane).
+pub(crate) const MAX_DENSE_K: usize = 6;
 
 /// How one op transforms its target amplitudes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,10 @@ pub(crate) enum Form {
     Swap2,
     /// `k` targets, diagonal over the local index: coefs `[re, im]` per entry (`2 * 2^k`).
     DiagK,
+    /// `k` targets (3 to [`MAX_DENSE_K`]; any `k` from 1 works), dense complex `2^k x 2^k` over
+    /// the local index `b(q0) + 2 b(q1) + ...`: coefs `[re, im]` per entry, row-major
+    /// (`2 * 4^k`).
+    DenseK,
 }
 
 impl Form {
@@ -66,6 +74,7 @@ impl Form {
             Form::X1 | Form::Y1 | Form::Swap2 => 0,
             Form::Dense2 => 32,
             Form::DiagK => 2 << k,
+            Form::DenseK => 2 << (2 * k),
         }
     }
 }
@@ -74,7 +83,7 @@ impl Form {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct KernelOp {
     pub form: Form,
-    /// Target qubits (1 for the `*1` forms, 2 for `Dense2`/`Swap2`, `k` for `DiagK`).
+    /// Target qubits (1 for the `*1` forms, 2 for `Dense2`/`Swap2`, `k` for `DiagK`/`DenseK`).
     pub targets: Vec<usize>,
     /// Bit mask of the control qubits (all must be 1).
     pub controls: usize,
@@ -293,6 +302,7 @@ fn dispatch<const L: usize, C: Cf>(op: &KernelOp, c: C, blk: &mut Amps<'_>, n: u
         Form::Y1 => one_target::<L, C, YP, 0>(op, c, blk, n),
         Form::Dense2 | Form::Swap2 => two_targets::<L, C>(op, c, blk, n),
         Form::DiagK => diag_k::<L, C>(op, c, blk, n),
+        Form::DenseK => dense_k::<L, C>(op, c, blk, n),
     }
 }
 
@@ -316,6 +326,56 @@ mod tests {
             .collect();
         seen.sort_unstable();
         assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn dense_k_with_per_lane_coefficients_matches_the_reference_in_every_lane() {
+        use crate::quantum::reference::apply_matrix;
+        use crate::quantum::state::StateBatch;
+        use crate::rng::RngStream;
+        use num_complex::Complex64 as C64;
+        let n = 7;
+        let mut rng = RngStream::new(11, "kernels/dense_k");
+        for k in 1..=MAX_DENSE_K {
+            // Unsorted targets; the kernel does not need a unitary, so plain random matrices.
+            let mut targets = rng.permutation(n);
+            targets.truncate(k);
+            let d = 1usize << k;
+            let mut states = StateBatch::zeros(n, LANES).unwrap();
+            let mut want = Vec::new();
+            let mut coefs = vec![0.0; 2 * d * d * LANES];
+            for lane in 0..LANES {
+                let psi: Vec<C64> = (0..1 << n)
+                    .map(|_| C64::new(rng.normal(), rng.normal()))
+                    .collect();
+                let m: Vec<C64> = (0..d * d)
+                    .map(|_| C64::new(rng.normal(), rng.normal()))
+                    .collect();
+                for (e, z) in m.iter().enumerate() {
+                    coefs[2 * e * LANES + lane] = z.re;
+                    coefs[(2 * e + 1) * LANES + lane] = z.im;
+                }
+                states.set_sample(lane, &psi).unwrap();
+                let mut out = psi;
+                apply_matrix(&mut out, &targets, &m);
+                want.push(out);
+            }
+            let op = KernelOp::new(Form::DenseK, targets.clone(), &[]);
+            assert_eq!(op.num_coefs() * LANES, coefs.len());
+            apply(&op, Coefs::Lanes(&coefs), &mut states.blocks_mut()[0], n);
+            for (lane, w) in want.iter().enumerate() {
+                let got = states.amplitudes(lane).unwrap();
+                let err = got
+                    .iter()
+                    .zip(w)
+                    .map(|(a, b)| (a - b).norm())
+                    .fold(0.0, f64::max);
+                assert!(
+                    err < 1e-10,
+                    "k {k} targets {targets:?} lane {lane}: error {err}"
+                );
+            }
+        }
     }
 
     #[test]

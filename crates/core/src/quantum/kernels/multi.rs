@@ -1,6 +1,10 @@
-//! Kernels over several targets: dense and swap 2-target gates, and diagonals on `k` qubits.
+//! Kernels over several targets: dense and swap 2-target gates, diagonals on `k` qubits, and
+//! dense unitaries on `k <= MAX_DENSE_K` qubits.
 
-use super::{Amps, Cf, Form, KernelOp};
+use super::{Amps, Cf, Form, KernelOp, MAX_DENSE_K};
+
+/// Local dimension of the widest [`Form::DenseK`] op: its stack buffers are sized for this.
+const MAX_DENSE_DIM: usize = 1 << MAX_DENSE_K;
 
 /// Four disjoint mutable sub-slices of `v` of length `len` starting at `offs` (any order).
 #[inline]
@@ -118,6 +122,62 @@ pub(super) fn diag_k<const L: usize, C: Cf>(op: &KernelOp, c: C, blk: &mut Amps<
                     xr[l] = dr[l] * a - di[l] * b;
                     xi[l] = dr[l] * b + di[l] * a;
                 }
+            }
+        }
+    }
+}
+
+/// The `2^k` amplitudes at local indices `0..2^k` of the `k` targets, gathered lane by lane,
+/// multiplied by the dense matrix (coefs `[re, im]` per entry, row-major) and scattered back.
+/// Buffers live on the stack (sized for [`MAX_DENSE_K`] targets); a wider op is skipped (the
+/// compiler never emits one).
+#[inline(always)]
+pub(super) fn dense_k<const L: usize, C: Cf>(op: &KernelOp, c: C, blk: &mut Amps<'_>, n: usize) {
+    let k = op.targets.len();
+    if k == 0 || k > MAX_DENSE_K {
+        debug_assert!(false, "DenseK on {k} targets");
+        return;
+    }
+    let d = 1usize << k;
+    // offs[local]: the offset (in f64s) of local index `local` from a run's base.
+    let mut offs = [0usize; MAX_DENSE_DIM];
+    for (local, o) in offs[..d].iter_mut().enumerate() {
+        *o = op
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| local >> j & 1 == 1)
+            .map(|(_, &q)| 1usize << q)
+            .sum::<usize>()
+            * L;
+    }
+    let offs = &offs[..d];
+    let mut ar = [[0.0f64; L]; MAX_DENSE_DIM];
+    let mut ai = [[0.0f64; L]; MAX_DENSE_DIM];
+    let (re, im) = (&mut *blk.re, &mut *blk.im);
+    for r in 0..op.runs.count(n) {
+        let base = op.runs.base(r) * L;
+        for g in 0..op.runs.len() {
+            let o = base + g * L;
+            for (col, &off) in offs.iter().enumerate() {
+                let s = o + off;
+                ar[col].copy_from_slice(&re[s..s + L]);
+                ai[col].copy_from_slice(&im[s..s + L]);
+            }
+            for (row, &off) in offs.iter().enumerate() {
+                let mut accr = [0.0f64; L];
+                let mut acci = [0.0f64; L];
+                for (col, (xr, xi)) in ar[..d].iter().zip(&ai[..d]).enumerate() {
+                    let e = 2 * (row * d + col);
+                    for l in 0..L {
+                        let (mr, mi) = (c.at(e, l), c.at(e + 1, l));
+                        accr[l] += mr * xr[l] - mi * xi[l];
+                        acci[l] += mr * xi[l] + mi * xr[l];
+                    }
+                }
+                let s = o + off;
+                re[s..s + L].copy_from_slice(&accr);
+                im[s..s + L].copy_from_slice(&acci);
             }
         }
     }

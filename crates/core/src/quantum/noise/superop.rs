@@ -30,7 +30,8 @@ pub(crate) enum Conj {
 /// `conj(Y) = [[0, i], [-i, 0]]` as `Form::Dense1` coefficients.
 const CONJ_Y: [f64; 8] = [0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0, 0.0];
 
-/// Coefficients per lane that [`conj_coefs`] can hold (the widest bound form, `Dense2`).
+/// Coefficients per lane that [`conj_coefs`] can hold (the widest bound form, `Dense2`;
+/// `DenseK` ops are dense unitaries, always fixed, so they never pass through it).
 pub(crate) const MAX_BOUND_COEFS: usize = 32;
 
 /// Scratch for conjugated coefficients of one block.
@@ -45,7 +46,9 @@ pub(crate) fn column_op(op: &KernelOp, n: usize) -> (KernelOp, Conj) {
         .map(|c| c + n)
         .collect();
     let (form, conj) = match op.form {
-        Form::Dense1 | Form::Diag1 | Form::Dense2 | Form::DiagK => (op.form, Conj::NegateOdd),
+        Form::Dense1 | Form::Diag1 | Form::Dense2 | Form::DiagK | Form::DenseK => {
+            (op.form, Conj::NegateOdd)
+        }
         Form::Real1 | Form::X1 | Form::Swap2 => (op.form, Conj::Same),
         Form::Rx1 => (Form::Rx1, Conj::NegateSecond),
         Form::Y1 => (Form::Dense1, Conj::ConjY),

@@ -8,7 +8,7 @@
 //! reproduces the circuit exactly up to one global phase, which the exporter states in a closing
 //! comment when it is not zero (see the module docs of [`super`] for where phases are dropped).
 //! What OpenQASM 2 cannot express exactly is an error naming the op and its index: dense
-//! 2-qubit unitaries, multi-controlled unitaries other than the qelib1 multi-controlled X
+//! unitaries on 2 or more qubits, multi-controlled unitaries other than the qelib1 multi-controlled X
 //! gates, diagonals on more than 2 qubits, and prepared initial states.
 
 use std::f64::consts::{FRAC_PI_4, PI};
