@@ -184,8 +184,14 @@ pub fn log_abs_det(h: MatRef<'_, f64>) -> Result<f64> {
     Ok((0..u.nrows()).map(|i| u[(i, i)].abs().ln()).sum())
 }
 
-/// The Merikoski et al. upper bound on `κ₂`, through `log|det|` (`inf` for a singular matrix).
+/// The Merikoski et al. upper bound on `κ₂`, through `log|det|` (`inf` for a singular matrix,
+/// and when the bound itself exceeds `f64`: see [`merikoski_log10_bound`]).
 pub fn merikoski_bound(h: MatRef<'_, f64>) -> Result<f64> {
+    Ok(10f64.powf(merikoski_log10_bound(h)?))
+}
+
+/// `log10` of the Merikoski bound, finite even where the bound overflows (`inf` when singular).
+pub fn merikoski_log10_bound(h: MatRef<'_, f64>) -> Result<f64> {
     let logdet = log_abs_det(h)?;
     if logdet == f64::NEG_INFINITY {
         return Ok(f64::INFINITY);
@@ -197,7 +203,7 @@ pub fn merikoski_bound(h: MatRef<'_, f64>) -> Result<f64> {
     // ln y = n (ln n - ln ‖A‖_F²) + 2 ln|det A|; y ≤ 1 by the AM-GM inequality on σ².
     let ln_y = (n * (n.ln() - fro2.ln()) + 2.0 * logdet).min(0.0);
     let x = (-ln_y.exp_m1()).max(0.0).sqrt();
-    Ok(((1.0 + x).ln() - 0.5 * ln_y).exp())
+    Ok(((1.0 + x).ln() - 0.5 * ln_y) / std::f64::consts::LN_10)
 }
 
 /// The released estimator's formula (signed determinant, unsquared, computed directly): NaN or
@@ -249,6 +255,17 @@ mod tests {
                 );
             }
         }
+        // Beyond f64: the bound overflows, its logarithm does not.
+        let wide = Mat::from_fn(400, 400, |i, j| {
+            if i == j {
+                10f64.powf(-(i as f64) / 10.0)
+            } else {
+                0.0
+            }
+        });
+        assert_eq!(merikoski_bound(wide.as_ref()).unwrap(), f64::INFINITY);
+        let l = merikoski_log10_bound(wide.as_ref()).unwrap();
+        assert!(l.is_finite() && l > 308.0 && l >= 39.9, "{l}");
         let singular = m(&[&[1.0, 2.0], &[2.0, 4.0]]);
         assert_eq!(merikoski_bound(singular.as_ref()).unwrap(), f64::INFINITY);
         assert_eq!(kappa_exact(singular.as_ref()).unwrap(), f64::INFINITY);
