@@ -69,3 +69,20 @@ pub fn csv_without(path: &Path, drop: &[&str]) -> std::io::Result<Vec<String>> {
         .chain(lines.map(pick))
         .collect())
 }
+
+/// Runs `bin --config CONFIG --out OUT EXTRA...` for each `(EXTRA, needle)` of `cases` and
+/// asserts that each exits with status 1 and a one-line stderr containing `needle` (the bad key
+/// or value): the contract every experiment keeps for bad configs.
+pub fn assert_config_errors(bin: &str, config: &Path, out: &Path, cases: &[(&[&str], &str)]) {
+    for &(extra, needle) in cases {
+        let args = config_args(config, out, extra);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = run(bin, &argv, &[]);
+        assert!(o.is_ok(), "{bin} did not start: {:?}", o.as_ref().err());
+        let Ok(o) = o else { return };
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{extra:?}: {e}");
+        assert!(e.contains(needle), "{extra:?}: {e}");
+    }
+}

@@ -390,7 +390,8 @@ pub struct Control {
     pub quantum_modelled_s: f64,
     pub solver: Solver,
     pub reason: String,
-    /// The decision with the exact κ at every gate time of E5 (and both query models).
+    /// The decision at every gate time of E5 under both query models: with the estimate, with
+    /// the exact κ, and with the exact κ and the `κ_max` guard off (the cost model alone).
     pub by_gate_time: Vec<ControlDecision>,
 }
 
@@ -452,11 +453,19 @@ pub fn control(config: &Config, cal: &Calibration, sched: &Scheduler) -> Result<
                     ..config.qnewton.qlsa
                 },
             )?;
-            for (source, k) in [
-                (config.qnewton.estimator.name(), kappa_estimate),
-                ("exact", kappa_exact),
+            let unguarded = Scheduler::new(
+                accel_qnewton::scheduler::SchedulerConfig {
+                    kappa_max: f64::INFINITY,
+                },
+                s.classical,
+                s.qlsa,
+            )?;
+            for (source, k, sched) in [
+                (config.qnewton.estimator.name(), kappa_estimate, &s),
+                ("exact", kappa_exact, &s),
+                ("exact_no_guard", kappa_exact, &unguarded),
             ] {
-                let dd = s.decide(c.n, d, k);
+                let dd = sched.decide(c.n, d, k);
                 by_gate_time.push(ControlDecision {
                     gate_time_s: g,
                     query_model: name.into(),

@@ -559,6 +559,14 @@ pub fn summary(config: &Config, state: &RunState, fin: &Finals) -> Value {
         Value::Object(red_oracle),
     );
     s.insert(
+        "qnewton_inversion_time_reduction_oracle_kappa_best".into(),
+        num(best(&red_inv_oracle)),
+    );
+    s.insert(
+        "qnewton_inversion_time_reduction_oracle_kappa".into(),
+        Value::Object(red_inv_oracle),
+    );
+    s.insert(
         "qnewton_inversion_time_reduction".into(),
         Value::Object(red_inv),
     );
@@ -589,9 +597,11 @@ pub fn summary(config: &Config, state: &RunState, fin: &Finals) -> Value {
                 "solver": if c.solver == Solver::Classical { "classical" } else { "quantum" },
                 "reason": c.reason,
                 "classical": u8::from(c.solver == Solver::Classical),
-                "classical_at_every_gate_time_with_estimate": c.by_gate_time.iter().filter(|d| d.kappa_source != "exact").all(|d| d.solver == Solver::Classical),
+                "classical_at_every_gate_time_with_estimate": c.by_gate_time.iter().filter(|d| d.kappa_source == c.estimator).all(|d| d.solver == Solver::Classical),
                 "classical_at_every_gate_time_with_exact_kappa_jennings": c.by_gate_time.iter().filter(|d| d.kappa_source == "exact" && d.query_model == "jennings").all(|d| d.solver == Solver::Classical),
                 "classical_at_every_gate_time_with_exact_kappa_asymptotic": c.by_gate_time.iter().filter(|d| d.kappa_source == "exact" && d.query_model == "asymptotic").all(|d| d.solver == Solver::Classical),
+                // With the kappa_max guard off: where the cost model alone keeps it classical.
+                "classical_by_cost_alone_at_gate_times": c.by_gate_time.iter().filter(|d| d.kappa_source == "exact_no_guard" && d.query_model == "jennings" && d.solver == Solver::Classical).map(|d| gate_key(d.gate_time_s)).collect::<Vec<_>>(),
             }),
         );
     }

@@ -146,20 +146,7 @@ fn bad_input_is_one_line_naming_the_key() {
         (&["--set", r#"newton.curvature="exact""#], "exact"),
         (&["--set", "training.turbo=1"], "turbo"),
     ];
-    for (extra, needle) in cases {
-        let mut args = vec![
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = run(&args, &[]);
-        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
-        let e = stderr(&o);
-        assert_eq!(e.trim().lines().count(), 1, "{e}");
-        assert!(e.contains(needle), "{extra:?}: {e}");
-    }
+    testing::assert_config_errors(BIN, &cfg, out.path(), &cases);
     let args = args_for(out.path(), &["--set", "data.dir=\"/nonexistent\""]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = run(&argv, &[]);

@@ -162,18 +162,5 @@ fn bad_input_is_one_line_naming_the_key() {
         (&["--set", "images.digit=12"], "images.digit"),
         (&["--set", "distribution.turbo=1"], "turbo"),
     ];
-    for (extra, needle) in cases {
-        let mut args = vec![
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = run(&args, &[]);
-        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
-        let e = stderr(&o);
-        assert_eq!(e.trim().lines().count(), 1, "{e}");
-        assert!(e.contains(needle), "{extra:?}: {e}");
-    }
+    testing::assert_config_errors(BIN, &cfg, out.path(), &cases);
 }

@@ -138,20 +138,7 @@ fn bad_input_is_one_line_naming_the_key() {
         (&["--set", "model.vit.heads=5"], "vit.heads"),
         (&["--set", r#"techniques=["turbo"]"#], "turbo"),
     ];
-    for (extra, needle) in cases {
-        let mut args = vec![
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.path().to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = run(&args, &[]);
-        assert_eq!(o.status.code(), Some(1), "{extra:?}: {}", stderr(&o));
-        let e = stderr(&o);
-        assert_eq!(e.trim().lines().count(), 1, "{e}");
-        assert!(e.contains(needle), "{extra:?}: {e}");
-    }
+    testing::assert_config_errors(BIN, &cfg, out.path(), &cases);
     assert!(
         std::fs::read_dir(out.path()).unwrap().next().is_none()
             || !out.path().join("training-tricks").exists()
