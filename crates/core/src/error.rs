@@ -57,6 +57,11 @@ pub enum Error {
     #[error("shape mismatch in {op}: {msg}")]
     Shape { op: &'static str, msg: String },
 
+    /// A collective operation failed: a rank left (failed, was killed, or called fewer
+    /// collectives than the others), or ranks called different collectives.
+    #[error("distributed run: {msg}")]
+    Dist { msg: String },
+
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
@@ -72,6 +77,11 @@ impl Error {
             name: name.into(),
             msg: msg.into(),
         }
+    }
+
+    /// An [`Error::Dist`].
+    pub fn dist(msg: impl Into<String>) -> Self {
+        Error::Dist { msg: msg.into() }
     }
 
     /// An [`Error::Io`] for `path`.
