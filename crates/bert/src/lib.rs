@@ -1,0 +1,20 @@
+//! The BERT distributed-training strand: Kim, Ahn, Kim, Choi, Kim, Tuvshinjargal, Lee, Zhang,
+//! Pei, Linghu, Ma, Chen, Dai, Yoo, "Breaking MLPerf Training: A Case Study on Optimizing BERT",
+//! arXiv 2402.02447 (2024). Code: Samsung's MLPerf Training v1.1 / v2.0 BERT submissions.
+//!
+//! Built so far (the strand is in progress; see ARCHITECTURE.md):
+//! - [`wordpiece`]: a BERT WordPiece tokenizer trained on our corpus (`tokenizers` crate).
+//! - [`instances`]: MLPerf-style pre-training instances (sentences packed up to the maximum
+//!   length, a 10% short-sequence tail), whose lengths the samplers replay.
+//! - [`sampler`]: the four MLPerf length bins (scaled to any maximum length), the five samplers
+//!   (random; random + world-wide sort; stratified; stratified + node-local sort with and
+//!   without zig-zag) and the exchange traffic they cause.
+//! - [`balance`]: per-step imbalance, idle and padding fractions under a token or
+//!   token + attention cost, and the simulator that replays a sampler.
+//!
+//! Pure library: no file IO.
+
+pub mod balance;
+pub mod instances;
+pub mod sampler;
+pub mod wordpiece;
