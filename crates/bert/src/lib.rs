@@ -9,12 +9,18 @@
 //! - [`sampler`]: the four MLPerf length bins (scaled to any maximum length), the five samplers
 //!   (random; random + world-wide sort; stratified; stratified + node-local sort with and
 //!   without zig-zag) and the exchange traffic they cause.
+//! - [`masking`]: MLPerf masked-LM targets (15%, 80/10/10, at most `max_predictions`).
+//! - [`clipping`]: gradient buckets (filled from the last layer backwards) and the four
+//!   clipping modes around a bucketed, non-blocking allreduce over `accel_core::dist`, with the
+//!   cosine and norm-ratio comparisons.
 //! - [`balance`]: per-step imbalance, idle and padding fractions under a token or
 //!   token + attention cost, and the simulator that replays a sampler.
 //!
 //! Pure library: no file IO.
 
 pub mod balance;
+pub mod clipping;
 pub mod instances;
+pub mod masking;
 pub mod sampler;
 pub mod wordpiece;
