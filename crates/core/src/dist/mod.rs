@@ -18,16 +18,20 @@
 //! get an error naming both calls.
 //!
 //! Backends: [`threads`] (W workers in one process, the default) and, behind the `mpi` feature,
-//! MPI across processes.
+//! `mpi_comm::MpiComm` (one rank per process under `mpirun`, Open MPI through rsmpi).
 
+#[cfg(feature = "mpi")]
+pub mod mpi_comm;
 pub mod threads;
 
 use crate::Result;
 
+#[cfg(feature = "mpi")]
+pub use mpi_comm::MpiComm;
 pub use threads::{ThreadComm, run_threads};
 
 /// A posted non-blocking collective.
-pub trait Request: Send {
+pub trait Request {
     /// Whether the result is ready (never blocks).
     fn test(&mut self) -> Result<bool>;
     /// Blocks until the result is ready and returns it.
@@ -35,7 +39,7 @@ pub trait Request: Send {
 }
 
 /// One rank's view of the group.
-pub trait Communicator: Send {
+pub trait Communicator {
     /// This rank, `0..size`.
     fn rank(&self) -> usize;
     /// Number of ranks.
