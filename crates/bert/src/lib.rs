@@ -9,6 +9,8 @@
 //! - [`sampler`]: the four MLPerf length bins (scaled to any maximum length), the five samplers
 //!   (random; random + world-wide sort; stratified; stratified + node-local sort with and
 //!   without zig-zag) and the exchange traffic they cause.
+//! - [`model`]: BERT (post-LN encoder, padding-masked attention, MLM head on masked rows
+//!   only) in candle on core's LayerNorm, GELU and attention; mini/base/large configs.
 //! - [`masking`]: MLPerf masked-LM targets (15%, 80/10/10, at most `max_predictions`).
 //! - [`clipping`]: gradient buckets (filled from the last layer backwards) and the four
 //!   clipping modes around a bucketed, non-blocking allreduce over `accel_core::dist`, with the
@@ -22,5 +24,6 @@ pub mod balance;
 pub mod clipping;
 pub mod instances;
 pub mod masking;
+pub mod model;
 pub mod sampler;
 pub mod wordpiece;

@@ -24,6 +24,7 @@
 //!   with its own backward on the CPU, the composed tensor-op version as its reference).
 //! - [`dense`]: `x wᵀ + b` as one op with its own backward (used by the vision models' dense
 //!   layers); [`gelu`]: [`gelu_erf`], exact GELU with a vectorisable erf and a fused backward.
+//! - [`attention`]: scaled dot-product attention with a key padding mask, from tensor ops.
 //! - [`depthwise`]: [`depthwise_conv2d`], a fast depthwise convolution with its own backward
 //!   (candle runs `groups = C` as C separate convolutions).
 //! - [`batch_norm`]: [`BatchNorm2d`], batch normalisation as one fused op with its own backward,
@@ -36,6 +37,7 @@
 //!   check every model's test runs (**every trainable variable receives a gradient**).
 
 pub mod accumulate;
+pub mod attention;
 pub mod batch_norm;
 pub mod clip;
 pub mod conv;
