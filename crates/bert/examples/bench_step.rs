@@ -15,7 +15,11 @@ use accel_core::rng::RngStream;
 use candle_core::{DType, Device, Tensor};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let steps: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(20);
+    let steps: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse())
+        .transpose()?
+        .unwrap_or(20);
     let (vocab, t, b) = (30522usize, 128usize, 16usize);
     let dev = Device::Cpu;
     let p = Params::new(0, DType::F32, &dev);
@@ -26,8 +30,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .build(p.named_vars())?;
     let mut rng = RngStream::new(0, "bench/bert");
-    let ids: Vec<u32> = (0..b * t).map(|_| 5 + rng.below(vocab as u64 - 5) as u32).collect();
-    let positions: Vec<u32> = (0..(b * t) as u32).filter(|_| rng.uniform() < 0.15).collect();
+    let ids: Vec<u32> = (0..b * t)
+        .map(|_| 5 + rng.below(vocab as u64 - 5) as u32)
+        .collect();
+    let positions: Vec<u32> = (0..(b * t) as u32)
+        .filter(|_| rng.uniform() < 0.15)
+        .collect();
     let labels: Vec<u32> = positions.iter().map(|&i| ids[i as usize]).collect();
     let m = positions.len();
     let batch = MlmBatch {

@@ -7,7 +7,7 @@ use accel_core::rng::RngStream;
 use accel_core::{Error, Result};
 
 use crate::instances::Instance;
-use crate::wordpiece::{CLS, MASK, SEP, SPECIALS};
+use crate::wordpiece::{CLS, MASK, SEP, SPECIALS, check_vocab_size};
 
 /// One masked instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,15 +33,7 @@ pub fn mask(
             format!("a probability in [0, 1], got {mask_prob}"),
         ));
     }
-    if vocab_size <= SPECIALS.len() {
-        return Err(Error::invalid(
-            "vocab_size",
-            format!(
-                "must exceed the {} special tokens, got {vocab_size}",
-                SPECIALS.len()
-            ),
-        ));
-    }
+    check_vocab_size(vocab_size)?;
     let candidates: Vec<usize> = (0..inst.ids.len())
         .filter(|&i| inst.ids[i] != CLS && inst.ids[i] != SEP)
         .collect();

@@ -40,6 +40,20 @@ pub struct WordPiece {
     inner: Tokenizer,
 }
 
+/// A vocabulary must hold more than the special tokens.
+pub fn check_vocab_size(vocab_size: usize) -> Result<()> {
+    if vocab_size <= SPECIALS.len() {
+        return Err(Error::invalid(
+            "vocab_size",
+            format!(
+                "must exceed the {} special tokens, got {vocab_size}",
+                SPECIALS.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn tok_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::invalid(what, e.to_string())
 }
@@ -54,15 +68,7 @@ impl WordPiece {
                 "no text to train on (the corpus is missing or empty); run scripts/fetch-data.sh",
             ));
         }
-        if vocab_size <= SPECIALS.len() {
-            return Err(Error::invalid(
-                "vocab_size",
-                format!(
-                    "must exceed the {} special tokens, got {vocab_size}",
-                    SPECIALS.len()
-                ),
-            ));
-        }
+        check_vocab_size(vocab_size)?;
         let counts = word_counts(texts)?;
         let vocab = learn_vocab(&counts, vocab_size, min_frequency.max(1));
         let map: AHashMap<String, u32> = vocab
