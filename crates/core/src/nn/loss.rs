@@ -1,9 +1,9 @@
 //! Classification loss, accuracy and seeded dropout.
 //!
-//! [`cross_entropy`] is candle's `candle_nn::loss::cross_entropy` (log-softmax by tensor ops, then
-//! a gather), whose gradient the tests here check by finite differences (it is correct in 0.11),
-//! wrapped with the input checks candle lacks: shapes, target dtype and target range (candle's
-//! `gather` with an out-of-range class fails with an unhelpful message).
+//! [`cross_entropy`] is one fused op ([`super::cross_entropy_op`]: a pass per row forward and
+//! backward, instead of candle's log-softmax composition and its `N x C` temporaries) behind
+//! the input checks candle lacks: shapes, target dtype and target range (candle's `gather`
+//! with an out-of-range class fails with an unhelpful message).
 //!
 //! [`dropout`] (Srivastava et al. 2014) draws its mask from an [`RngStream`], never from candle's
 //! unseedable RNG: `y = x · mask / (1 - p)` with `mask ~ Bernoulli(1 - p)`.
@@ -56,7 +56,8 @@ pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
             msg: "empty batch: the mean over 0 samples is undefined".into(),
         });
     }
-    Ok(candle_nn::loss::cross_entropy(logits, targets)?)
+    let t: Vec<u32> = targets.to_vec1()?;
+    Ok(super::cross_entropy_op::fused(logits, t)?)
 }
 
 /// The predicted class (argmax over the last dimension) of each row of `logits: [N, C]`.

@@ -30,6 +30,7 @@
 //! - [`batch_norm`]: [`BatchNorm2d`], batch normalisation as one fused op with its own backward,
 //!   with running statistics kept as [`params`] buffers (saved, never trained).
 //! - [`optim`], [`clip`], [`schedule`], [`accumulate`]: the training loop's parts.
+//! - [`cross_entropy_op`]: the fused softmax cross-entropy op behind [`cross_entropy`].
 //! - [`loss`], [`metrics`]: cross-entropy, accuracy, seeded dropout, confusion matrix, macro F1.
 //! - [`quantum_layer`]: [`QuantumLayer`], a parametric circuit as a candle op whose backward is
 //!   the simulator's adjoint VJP (hybrid models train with the optimizers above).
@@ -41,6 +42,7 @@ pub mod attention;
 pub mod batch_norm;
 pub mod clip;
 pub mod conv;
+pub mod cross_entropy_op;
 pub mod custom_op;
 pub mod dense;
 pub mod depthwise;
