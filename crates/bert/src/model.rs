@@ -264,8 +264,8 @@ impl Bert {
         let y = self
             .head_ln
             .apply(&gelu_erf(&self.transform.forward(&picked)?)?)?;
-        Ok(y.matmul(&self.word.t()?)?
-            .broadcast_add(&self.decoder_bias)?)
+        // The decoder shares the word embeddings: `y Wᵀ + b` as one dense op (gemm backward).
+        dense(&y, &self.word, Some(&self.decoder_bias))
     }
 
     /// Mean cross-entropy of the masked tokens, and the logits.
