@@ -1,4 +1,5 @@
-//! Scaled dot-product attention with an optional key padding mask, from tensor ops (so candle's
+//! Scaled dot-product attention with an optional key padding mask (BERT's in accel-bert; the ViT of
+//! accel-tricks without a mask), from tensor ops (so candle's
 //! autograd differentiates it; `softmax` over the last dimension is the one with a gradient,
 //! see the traps in the module header of [`crate::nn`]).
 //!

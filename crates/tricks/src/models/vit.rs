@@ -14,9 +14,9 @@
 //! `VisionTransformer(image_size=32, patch_size=4, num_layers=6, num_heads=3, hidden_dim=192,
 //! mlp_dim=768)`: 2.7M parameters at 10 classes.
 
+use accel_core::nn::attention::scaled_dot_product;
 use accel_core::nn::{Init, ParamsPath, gelu_erf, layer_norm::layer_norm};
-use candle_core::{D, Tensor};
-use candle_nn::ops::softmax;
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::layers::{Conv, Ctx, Dense};
@@ -155,22 +155,16 @@ impl Block {
     fn attention(&self, x: &Tensor, ctx: &mut Ctx) -> Result<Tensor> {
         let (n, t, d) = x.dims3()?;
         let dh = d / self.heads;
-        // [N, T, 3, heads, dh] -> three [N * heads, T, dh]
+        // [N, T, 3, heads, dh] -> three [N, heads, T, dh]
         let qkv = self
             .qkv
             .forward(x, ctx)?
             .reshape((n, t, 3, self.heads, dh))?
             .permute((2, 0, 3, 1, 4))?;
-        let part = |i: usize| -> Result<Tensor> {
-            Ok(qkv.get(i)?.contiguous()?.reshape((n * self.heads, t, dh))?)
-        };
+        let part = |i: usize| -> Result<Tensor> { Ok(qkv.get(i)?.contiguous()?) };
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
-        let q = (q * (1.0 / (dh as f64).sqrt()))?;
-        let scores = q.matmul(&k.t()?.contiguous()?)?;
-        let attn = softmax(&scores, D::Minus1)?;
-        let ctx_v = attn
-            .matmul(&v)?
-            .reshape((n, self.heads, t, dh))?
+        // [N, heads, T, dh] -> [N, T, heads * dh]
+        let ctx_v = scaled_dot_product(&q, &k, &v, None)?
             .transpose(1, 2)?
             .contiguous()?
             .reshape((n, t, d))?;
