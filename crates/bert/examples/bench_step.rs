@@ -1,6 +1,7 @@
 //! One tiny-BERT MLM training step at the peer benchmark's workload
-//! (`../shared/bench/peers/bench_bert_step.py`, plain-torch, pad-to-128): hidden 128, 2 layers,
-//! 2 heads, intermediate 512, 128 tokens, batch 16, vocab 30522, 15% masked, AdamW lr 1e-4.
+//! (`../shared/bench/peers/bench_bert_step.py --impls torch --strategies pad_max`): hidden 128,
+//! 2 layers, 2 heads, intermediate 512, batch 16 of log-normal lengths (median 50) padded to 128,
+//! vocab 30522, 15% of the real tokens masked, AdamW lr 1e-4.
 //! Prints the median step time over `STEPS` steps after 3 warm-up steps. Run with one thread
 //! (`RAYON_NUM_THREADS=1`) to match the peer's `--threads 1`.
 //!
@@ -30,18 +31,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
     .build(p.named_vars())?;
     let mut rng = RngStream::new(0, "bench/bert");
-    let ids: Vec<u32> = (0..b * t)
-        .map(|_| 5 + rng.below(vocab as u64 - 5) as u32)
+    // The peer's batch: lengths clip(round(exp(N(ln 50, 0.6))), 8, 128), padded to 128
+    // ("pad_max"), each real token masked with probability 0.15.
+    let lengths: Vec<usize> = (0..b)
+        .map(|_| ((50f64.ln() + 0.6 * rng.normal()).exp().round() as usize).clamp(8, t))
         .collect();
-    let positions: Vec<u32> = (0..(b * t) as u32)
-        .filter(|_| rng.uniform() < 0.15)
-        .collect();
+    let mut ids = vec![0u32; b * t];
+    let mut mask = vec![0f32; b * t];
+    let mut positions = Vec::new();
+    for (r, &len) in lengths.iter().enumerate() {
+        for c in 0..len {
+            ids[r * t + c] = 5 + rng.below(vocab as u64 - 5) as u32;
+            mask[r * t + c] = 1.0;
+            if rng.uniform() < 0.15 {
+                positions.push((r * t + c) as u32);
+            }
+        }
+    }
     let labels: Vec<u32> = positions.iter().map(|&i| ids[i as usize]).collect();
     let m = positions.len();
     let batch = MlmBatch {
         ids: Tensor::from_vec(ids, (b, t), &dev)?,
         types: Tensor::zeros((b, t), DType::U32, &dev)?,
-        mask: Tensor::ones((b, t), DType::F32, &dev)?,
+        mask: Tensor::from_vec(mask, (b, t), &dev)?,
         positions: Tensor::from_vec(positions, m, &dev)?,
         labels: Tensor::from_vec(labels, m, &dev)?,
     };
