@@ -176,6 +176,13 @@ pub fn kappa_exact(h: MatRef<'_, f64>) -> Result<f64> {
     Ok(if min == 0.0 { f64::INFINITY } else { max / min })
 }
 
+/// `‖A‖_F²`.
+fn frobenius_sq(h: MatRef<'_, f64>) -> f64 {
+    (0..h.ncols())
+        .flat_map(|j| (0..h.nrows()).map(move |i| h[(i, j)] * h[(i, j)]))
+        .sum()
+}
+
 /// `log|det A|` from a partial-pivot LU factorisation (`-inf` when singular).
 pub fn log_abs_det(h: MatRef<'_, f64>) -> Result<f64> {
     check_square(h, "log-determinant: matrix")?;
@@ -197,9 +204,7 @@ pub fn merikoski_log10_bound(h: MatRef<'_, f64>) -> Result<f64> {
         return Ok(f64::INFINITY);
     }
     let n = h.nrows() as f64;
-    let fro2: f64 = (0..h.ncols())
-        .flat_map(|j| (0..h.nrows()).map(move |i| h[(i, j)] * h[(i, j)]))
-        .sum();
+    let fro2 = frobenius_sq(h);
     // ln y = n (ln n - ln ‖A‖_F²) + 2 ln|det A|; y ≤ 1 by the AM-GM inequality on σ².
     let ln_y = (n * (n.ln() - fro2.ln()) + 2.0 * logdet).min(0.0);
     let x = (-ln_y.exp_m1()).max(0.0).sqrt();
@@ -211,9 +216,7 @@ pub fn merikoski_log10_bound(h: MatRef<'_, f64>) -> Result<f64> {
 pub fn merikoski_code_variant(h: MatRef<'_, f64>) -> Result<f64> {
     check_square(h, "kappa estimate: matrix")?;
     let n = h.nrows() as f64;
-    let fro2: f64 = (0..h.ncols())
-        .flat_map(|j| (0..h.nrows()).map(move |i| h[(i, j)] * h[(i, j)]))
-        .sum();
+    let fro2 = frobenius_sq(h);
     let det = h.determinant();
     let x = (1.0 - (n / fro2).powf(n) * det).sqrt();
     Ok(((1.0 + x) / (1.0 - x)).sqrt())

@@ -152,9 +152,16 @@ pub fn snapshot_study(
         let g = m.gradient(&fwd, &y);
         for block in studied_blocks(&m) {
             progress(&format!("snapshot {label} {}", block.name()));
+            // Each curvature once per block, shared by both sweeps.
+            let mut curvatures = Vec::new();
+            for kind in [CurvatureKind::Hessian, CurvatureKind::Fisher] {
+                if config.eps_sweep.enabled || kind == config.newton.curvature {
+                    curvatures.push((kind, block_curvature(&m, &fwd, &y, block, kind)?));
+                }
+            }
             if config.eps_sweep.enabled {
-                for kind in [CurvatureKind::Hessian, CurvatureKind::Fisher] {
-                    let c = block_curvature(&m, &fwd, &y, block, kind)?;
+                for (kind, c) in &curvatures {
+                    let kind = *kind;
                     for &eps in &config.eps_sweep.values {
                         let h = process(&c.matrix, &config.newton, eps, 1.0)?;
                         let t = Instant::now();
@@ -182,7 +189,12 @@ pub fn snapshot_study(
                 }
             }
             if config.sparsity_sweep.enabled {
-                let c = block_curvature(&m, &fwd, &y, block, config.newton.curvature)?;
+                let Some((_, c)) = curvatures
+                    .iter()
+                    .find(|(k, _)| *k == config.newton.curvature)
+                else {
+                    continue;
+                };
                 let gb = accel_qnewton::mlp::block_of(&g.layers, block);
                 let dense = process(&c.matrix, &config.newton, config.newton.eps, 1.0)?;
                 let x_dense = newton_direction(dense.as_ref(), &gb, f64::MAX, &block.name())?;

@@ -118,11 +118,17 @@ pub fn process(h: &Mat<f64>, cfg: &NewtonConfig, eps: f64, ratio: f64) -> Result
 /// The configured κ estimate, its `log10`, and its measured seconds.
 pub fn estimate_kappa(h: &Mat<f64>, estimator: KappaEstimator) -> Result<(f64, f64, f64)> {
     let t = Instant::now();
-    let log10 = match estimator {
-        KappaEstimator::Merikoski => merikoski_log10_bound(h.as_ref())?,
-        KappaEstimator::Exact => kappa_exact(h.as_ref())?.log10(),
+    let (k, log10) = match estimator {
+        KappaEstimator::Merikoski => {
+            let l = merikoski_log10_bound(h.as_ref())?;
+            (10f64.powf(l), l)
+        }
+        KappaEstimator::Exact => {
+            let k = kappa_exact(h.as_ref())?;
+            (k, k.log10())
+        }
     };
-    Ok((10f64.powf(log10), log10, t.elapsed().as_secs_f64()))
+    Ok((k, log10, t.elapsed().as_secs_f64()))
 }
 
 /// Test loss and accuracy in chunks.
@@ -348,17 +354,21 @@ fn newton_block(
     if diagnostic {
         inv.kappa_raw = Some(kappa_exact(curv.matrix.as_ref())?);
     }
+    // The scheduler's estimate (timed); an exact estimate doubles as the logged exact kappa.
+    let estimator = match kind {
+        OptimizerKind::QnewtonOffload => Some(KappaEstimator::Exact),
+        OptimizerKind::Qnewton => Some(config.qnewton.estimator),
+        _ => None,
+    };
+    let estimate = estimator.map(|e| estimate_kappa(&h, e)).transpose()?;
     if diagnostic || kind.is_scheduled() {
-        inv.kappa_exact = Some(kappa_exact(h.as_ref())?);
+        inv.kappa_exact = Some(match (estimator, estimate) {
+            (Some(KappaEstimator::Exact), Some((k, _, _))) => k,
+            _ => kappa_exact(h.as_ref())?,
+        });
     }
     let mut decision = None;
-    if kind.is_scheduled() {
-        let estimator = if kind == OptimizerKind::QnewtonOffload {
-            KappaEstimator::Exact
-        } else {
-            config.qnewton.estimator
-        };
-        let (k, log10, s) = estimate_kappa(&h, estimator)?;
+    if let Some((k, log10, s)) = estimate {
         inv.kappa_estimate = Some(k);
         inv.kappa_estimate_log10 = Some(log10);
         inv.estimator_s = s;
