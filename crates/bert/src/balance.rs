@@ -9,10 +9,11 @@
 //!   share is `Σ_w (b max_w - Σ len) / Σ_w b max_w`;
 //! - exchange traffic: the tokens the sampler's exchange moved within and across nodes.
 
+use accel_core::rng::RngStream;
 use accel_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::{Sampler, SamplerConfig, Step};
+use crate::sampler::{LengthBins, Sampler, SamplerConfig, Step};
 
 /// What a sample costs a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -95,6 +96,53 @@ pub struct Simulated {
     /// Tokens moved per step by the exchange.
     pub intra_node_tokens: f64,
     pub inter_node_tokens: f64,
+}
+
+/// A subset of `lengths` whose bins hold the proportions `mix` (e.g. MLPerf's 6/3/2/5 per 16
+/// at 1,024 GPUs), as large as the scarcest bin allows; each bin's members are a seeded random
+/// choice. Lets the simulator replay a corpus's real within-bin lengths under another corpus's
+/// bin shares.
+pub fn resample_to_mix(
+    lengths: &[usize],
+    bins: &LengthBins,
+    mix: &[usize],
+    seed: u64,
+) -> Result<Vec<usize>> {
+    let total: usize = mix.iter().sum();
+    if mix.len() != bins.upper.len() || total == 0 {
+        return Err(Error::invalid(
+            "bin mix",
+            format!(
+                "need one non-negative count per length bin ({} bins) and a positive total, got {mix:?}",
+                bins.upper.len()
+            ),
+        ));
+    }
+    let mut members = vec![Vec::new(); mix.len()];
+    for &l in lengths {
+        members[bins.bin(l)?].push(l);
+    }
+    let n = mix
+        .iter()
+        .zip(&members)
+        .filter(|(m, _)| **m > 0)
+        .map(|(&m, b)| b.len() * total / m)
+        .min()
+        .unwrap_or(0);
+    if n == 0 {
+        return Err(Error::invalid(
+            "bin mix",
+            format!("a bin the mix {mix:?} needs is empty in the data"),
+        ));
+    }
+    let mut rng = RngStream::new(seed, "bert/balance/resample");
+    let mut out = Vec::with_capacity(n);
+    for (m, b) in mix.iter().zip(&members) {
+        let take = n * m / total;
+        let order = rng.permutation(b.len());
+        out.extend(order.into_iter().take(take).map(|i| b[i]));
+    }
+    Ok(out)
 }
 
 /// Replays `cfg` for `steps` steps over `lengths`.
@@ -216,5 +264,21 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn resampling_keeps_real_lengths_in_the_asked_proportions() {
+        let bins = LengthBins::quarters(16).unwrap();
+        // Bins of 4: 10 short, 10, 10, 40 long.
+        let mut lengths = vec![2; 10];
+        lengths.extend(vec![6; 10]);
+        lengths.extend(vec![10; 10]);
+        lengths.extend(vec![16; 40]);
+        let r = resample_to_mix(&lengths, &bins, &[6, 3, 2, 5], 0).unwrap();
+        // The short bin limits: 10 * 16 / 6 = 26 samples.
+        let count = |l: usize| r.iter().filter(|&&x| x == l).count();
+        assert_eq!((count(2), count(6), count(10), count(16)), (9, 4, 3, 8));
+        assert!(resample_to_mix(&lengths, &bins, &[1, 1], 0).is_err());
+        assert!(resample_to_mix(&[2, 2], &bins, &[1, 1, 1, 1], 0).is_err());
     }
 }

@@ -101,12 +101,20 @@ impl ClipMode {
     }
 }
 
-fn norm(v: &[f32]) -> f32 {
-    v.iter().map(|x| x * x).sum::<f32>().sqrt()
+/// Euclidean norm, accumulated in f64 (an f32 sum over millions of values drifts).
+fn norm64(v: &[f32]) -> f64 {
+    v.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt()
+}
+
+pub(crate) fn norm(v: &[f32]) -> f32 {
+    norm64(v) as f32
 }
 
 /// Scales `v` to norm `max` when its norm exceeds it.
-fn clip_to(v: &mut [f32], max: f32) {
+pub(crate) fn clip_to(v: &mut [f32], max: f32) {
     let n = norm(v);
     if n > max && n > 0.0 {
         let s = max / n;
@@ -163,7 +171,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
         .zip(b)
         .map(|(x, y)| f64::from(*x) * f64::from(*y))
         .sum();
-    let (na, nb) = (f64::from(norm(a)), f64::from(norm(b)));
+    let (na, nb) = (norm64(a), norm64(b));
     if na == 0.0 || nb == 0.0 {
         0.0
     } else {
@@ -173,7 +181,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 
 /// `‖a‖ / ‖b‖` (infinite when `b` is zero and `a` is not).
 pub fn norm_ratio(a: &[f32], b: &[f32]) -> f64 {
-    let (na, nb) = (f64::from(norm(a)), f64::from(norm(b)));
+    let (na, nb) = (norm64(a), norm64(b));
     if nb == 0.0 {
         if na == 0.0 { 1.0 } else { f64::INFINITY }
     } else {

@@ -2,7 +2,7 @@
 //! Pei, Linghu, Ma, Chen, Dai, Yoo, "Breaking MLPerf Training: A Case Study on Optimizing BERT",
 //! arXiv 2402.02447 (2024). Code: Samsung's MLPerf Training v1.1 / v2.0 BERT submissions.
 //!
-//! Built so far (the strand is in progress; see ARCHITECTURE.md):
+//! Modules (the `bert-mlperf` experiment drives them):
 //! - [`wordpiece`]: a BERT WordPiece tokenizer trained on our corpus (`tokenizers` crate).
 //! - [`instances`]: MLPerf-style pre-training instances (sentences packed up to the maximum
 //!   length, a 10% short-sequence tail), whose lengths the samplers replay.
@@ -16,12 +16,17 @@
 //!   clipping modes around a bucketed, non-blocking allreduce over `accel_core::dist`, with the
 //!   cosine and norm-ratio comparisons.
 //! - [`balance`]: per-step imbalance, idle and padding fractions under a token or
-//!   token + attention cost, and the simulator that replays a sampler.
+//!   token + attention cost, the simulator that replays a sampler, and resampling to a bin mix.
+//! - [`batch`]: masked instances to a padded batch.
+//! - [`data_parallel`]: one data-parallel step (segmented backward, buckets posted as they
+//!   complete, clipping, timing, replica fingerprints).
 //!
 //! Pure library: no file IO.
 
 pub mod balance;
+pub mod batch;
 pub mod clipping;
+pub mod data_parallel;
 pub mod instances;
 pub mod masking;
 pub mod model;

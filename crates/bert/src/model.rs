@@ -18,7 +18,8 @@ use accel_core::nn::attention::scaled_dot_product;
 use accel_core::nn::layer_norm::LayerNorm;
 use accel_core::nn::{Init, Params, ParamsPath, dense, gelu_erf};
 use accel_core::{Error, Result};
-use candle_core::Tensor;
+use candle_core::backprop::GradStore;
+use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 /// The model's shape.
@@ -217,8 +218,8 @@ impl Bert {
         &self.cfg
     }
 
-    /// MLM logits `[masked, vocab]` at `batch.positions`.
-    pub fn mlm_logits(&self, batch: &MlmBatch) -> Result<Tensor> {
+    /// The batch's `(batch, tokens)`, checked against the model's positions.
+    fn batch_shape(&self, batch: &MlmBatch) -> Result<(usize, usize)> {
         let (b, t) = batch.ids.dims2().map_err(|_| Error::Shape {
             op: "bert input",
             msg: format!("ids must be [batch, tokens], got {:?}", batch.ids.dims()),
@@ -232,7 +233,11 @@ impl Bert {
                 ),
             ));
         }
-        let h = self.cfg.hidden;
+        Ok((b, t))
+    }
+
+    /// Word + position + type embeddings, normalised: `[b * t, hidden]`.
+    fn embed(&self, batch: &MlmBatch, b: usize, t: usize) -> Result<Tensor> {
         let dev = batch.ids.device();
         let pos_ids = Tensor::arange(0u32, t as u32, dev)?;
         let word = self.word.index_select(&batch.ids.flatten_all()?, 0)?;
@@ -240,7 +245,13 @@ impl Bert {
             .token_type
             .index_select(&batch.types.flatten_all()?, 0)?;
         let pos = self.position.index_select(&pos_ids, 0)?.repeat((b, 1))?;
-        let mut x = self.emb_ln.apply(&((word + typ)? + pos)?)?; // [b*t, h]
+        self.emb_ln.apply(&((word + typ)? + pos)?)
+    }
+
+    /// Encoder layer `i` on `x` (`[b * t, hidden]`).
+    fn layer(&self, i: usize, x: &Tensor, mask: &Tensor, b: usize, t: usize) -> Result<Tensor> {
+        let l = &self.layers[i];
+        let h = self.cfg.hidden;
         let heads = self.cfg.heads;
         let dh = h / heads;
         let split = |y: Tensor| -> Result<Tensor> {
@@ -248,19 +259,21 @@ impl Bert {
                 .transpose(1, 2)?
                 .contiguous()?)
         };
-        for l in &self.layers {
-            let q = split(l.q.forward(&x)?)?;
-            let k = split(l.k.forward(&x)?)?;
-            let v = split(l.v.forward(&x)?)?;
-            let a = scaled_dot_product(&q, &k, &v, Some(&batch.mask))?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((b * t, h))?;
-            let hh = l.ln1.apply(&(&x + l.o.forward(&a)?)?)?;
-            let m = l.down.forward(&gelu_erf(&l.up.forward(&hh)?)?)?;
-            x = l.ln2.apply(&(hh + m)?)?;
-        }
-        let picked = x.index_select(&batch.positions, 0)?;
+        let q = split(l.q.forward(x)?)?;
+        let k = split(l.k.forward(x)?)?;
+        let v = split(l.v.forward(x)?)?;
+        let a = scaled_dot_product(&q, &k, &v, Some(mask))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * t, h))?;
+        let hh = l.ln1.apply(&(x + l.o.forward(&a)?)?)?;
+        let m = l.down.forward(&gelu_erf(&l.up.forward(&hh)?)?)?;
+        l.ln2.apply(&(hh + m)?)
+    }
+
+    /// The MLM head on the masked rows of `x`.
+    fn head(&self, x: &Tensor, positions: &Tensor) -> Result<Tensor> {
+        let picked = x.index_select(positions, 0)?;
         let y = self
             .head_ln
             .apply(&gelu_erf(&self.transform.forward(&picked)?)?)?;
@@ -268,11 +281,137 @@ impl Bert {
         dense(&y, &self.word, Some(&self.decoder_bias))
     }
 
+    /// MLM logits `[masked, vocab]` at `batch.positions`.
+    pub fn mlm_logits(&self, batch: &MlmBatch) -> Result<Tensor> {
+        let (b, t) = self.batch_shape(batch)?;
+        let mut x = self.embed(batch, b, t)?;
+        for i in 0..self.layers.len() {
+            x = self.layer(i, &x, &batch.mask, b, t)?;
+        }
+        self.head(&x, &batch.positions)
+    }
+
+    /// The parameter names of each backward segment, in the order [`Segmented::backward`]
+    /// finishes them: the head, the last encoder layer, ..., the first, the embeddings. The
+    /// word embeddings (shared with the decoder) belong to the embeddings' segment: their
+    /// gradient is complete only when that segment is done.
+    pub fn segment_params(&self) -> Vec<Vec<String>> {
+        let lin = |p: &str| vec![format!("{p}.weight"), format!("{p}.bias")];
+        let mut out = vec![
+            [
+                lin("cls.predictions.transform.dense"),
+                lin("cls.predictions.transform.LayerNorm"),
+                vec!["cls.predictions.bias".to_string()],
+            ]
+            .concat(),
+        ];
+        for i in (0..self.cfg.layers).rev() {
+            let l = format!("bert.encoder.layer.{i}");
+            out.push(
+                [
+                    "attention.self.query",
+                    "attention.self.key",
+                    "attention.self.value",
+                    "attention.output.dense",
+                    "attention.output.LayerNorm",
+                    "intermediate.dense",
+                    "output.dense",
+                    "output.LayerNorm",
+                ]
+                .iter()
+                .flat_map(|s| lin(&format!("{l}.{s}")))
+                .collect(),
+            );
+        }
+        let e = "bert.embeddings";
+        out.push(
+            [
+                vec![
+                    format!("{e}.word_embeddings.weight"),
+                    format!("{e}.position_embeddings.weight"),
+                    format!("{e}.token_type_embeddings.weight"),
+                ],
+                lin(&format!("{e}.LayerNorm")),
+            ]
+            .concat(),
+        );
+        out
+    }
+
+    /// The forward pass cut at every layer boundary, so backward can run one segment at a time
+    /// (and a data-parallel worker can post a bucket's allreduce between segments). The
+    /// gradients equal one `backward()` of [`Bert::mlm_loss`].
+    pub fn forward_segmented(&self, batch: &MlmBatch) -> Result<Segmented> {
+        let (b, t) = self.batch_shape(batch)?;
+        let mut outputs = vec![self.embed(batch, b, t)?];
+        let mut inputs = Vec::with_capacity(self.layers.len() + 1);
+        for i in 0..=self.layers.len() {
+            let cut = Var::from_tensor(&outputs[i].detach())?;
+            let x = if i < self.layers.len() {
+                self.layer(i, cut.as_tensor(), &batch.mask, b, t)?
+            } else {
+                self.head(cut.as_tensor(), &batch.positions)?
+            };
+            inputs.push(cut);
+            outputs.push(x);
+        }
+        let logits = outputs
+            .pop()
+            .ok_or_else(|| Error::invalid("bert", "no head output"))?;
+        let loss = accel_core::nn::cross_entropy(&logits, &batch.labels)?;
+        Ok(Segmented {
+            outputs,
+            inputs,
+            loss,
+            logits,
+        })
+    }
+
     /// Mean cross-entropy of the masked tokens, and the logits.
     pub fn mlm_loss(&self, batch: &MlmBatch) -> Result<(Tensor, Tensor)> {
         let logits = self.mlm_logits(batch)?;
         let loss = accel_core::nn::cross_entropy(&logits, &batch.labels)?;
         Ok((loss, logits))
+    }
+}
+
+/// A forward pass cut into segments (see [`Bert::forward_segmented`]).
+#[derive(Debug)]
+pub struct Segmented {
+    /// `outputs[0]`: the embeddings' output; `outputs[i + 1]`: layer `i`'s.
+    outputs: Vec<Tensor>,
+    /// `inputs[i]`: the detached input of layer `i` (`inputs[layers]`: the head's).
+    inputs: Vec<Var>,
+    pub loss: Tensor,
+    pub logits: Tensor,
+}
+
+impl Segmented {
+    /// Backward one segment at a time, in [`Bert::segment_params`]'s order: `done(s, grads)`
+    /// gets segment `s`'s gradients (the word embeddings' arrive in two parts: the decoder's
+    /// with segment 0, the lookup's with the last) and may do other work (post allreduces)
+    /// before the next segment starts. Each segment after the head back-propagates the
+    /// gradient arriving at its output, as the vector-Jacobian product `<output, g>`.
+    pub fn backward(self, mut done: impl FnMut(usize, &GradStore) -> Result<()>) -> Result<()> {
+        let Segmented {
+            outputs,
+            inputs,
+            loss,
+            ..
+        } = self;
+        let mut grads = loss.backward()?;
+        for (s, i) in (0..inputs.len()).rev().enumerate() {
+            done(s, &grads)?;
+            let g = grads.remove(inputs[i].as_tensor()).ok_or_else(|| {
+                Error::invalid(
+                    "segmented backward",
+                    format!("no gradient reached segment {i}'s input"),
+                )
+            })?;
+            let g = g.detach();
+            grads = (&outputs[i] * g)?.sum_all()?.backward()?;
+        }
+        done(inputs.len(), &grads)
     }
 }
 
@@ -388,6 +527,58 @@ mod tests {
                     "{name}[{k}]: finite difference {fd} vs backward {}",
                     g[k]
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn segmented_backward_equals_one_backward() {
+        let p = Params::new(2, DType::F64, &Device::Cpu);
+        let m = Bert::new(&p, tiny()).unwrap();
+        let b = batch(DType::F64);
+        let full = m.mlm_loss(&b).unwrap().0.backward().unwrap();
+        let groups = m.segment_params();
+        assert_eq!(groups.len(), tiny().layers + 2);
+        let all: Vec<&String> = groups.iter().flatten().collect();
+        assert_eq!(
+            all.len(),
+            p.named_vars().len(),
+            "every parameter in one segment"
+        );
+        let mut sums: std::collections::HashMap<String, Tensor> = Default::default();
+        let mut seen = Vec::new();
+        m.forward_segmented(&b)
+            .unwrap()
+            .backward(|s, g| {
+                seen.push(s);
+                for (name, var) in p.named_vars() {
+                    if let Some(t) = g.get(var.as_tensor()) {
+                        let t = match sums.remove(&name) {
+                            Some(acc) => (acc + t)?,
+                            None => t.clone(),
+                        };
+                        sums.insert(name, t);
+                    }
+                }
+                // A segment's own parameters are complete when it is reported.
+                for name in &groups[s] {
+                    assert!(sums.contains_key(name), "{name} missing after segment {s}");
+                }
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, (0..groups.len()).collect::<Vec<_>>());
+        for (name, var) in p.named_vars() {
+            let a: Vec<f64> = full
+                .get(var.as_tensor())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let c: Vec<f64> = sums[&name].flatten_all().unwrap().to_vec1().unwrap();
+            for (x, y) in a.iter().zip(&c) {
+                assert!((x - y).abs() < 1e-12, "{name}: {x} vs {y}");
             }
         }
     }
