@@ -33,4 +33,23 @@ grep -q "rank 1: .*asked to fail" /tmp/accel-mpi-fail.log || {
   cat /tmp/accel-mpi-fail.log >&2
   exit 1
 }
-echo "test-mpi: ok (2 ranks agree; a failing rank aborts the job with its error)"
+cargo build -q -p bert-mlperf --features mpi
+out="$(mktemp -d)"
+timeout 600 "${run[@]}" target/debug/bert-mlperf \
+  --config experiments/bert-mlperf/configs/smoke.toml --set dist.backend='"mpi"' --out "$out" \
+  >/tmp/accel-mpi-bert.log 2>&1 || {
+  echo "test-mpi: bert-mlperf on 2 MPI ranks failed:" >&2
+  cat /tmp/accel-mpi-bert.log >&2
+  exit 1
+}
+summary="$(ls "$out"/bert-mlperf/*/summary.json)"
+grep -q '"replicas_agree": true' "$summary" || {
+  echo "test-mpi: the 2 MPI ranks ended with different weights ($summary)" >&2
+  exit 1
+}
+grep -q '"backend": "mpi"' "$summary" || {
+  echo "test-mpi: bert-mlperf did not run on the MPI backend ($summary)" >&2
+  exit 1
+}
+rm -rf "$out"
+echo "test-mpi: ok (2 ranks agree; a failing rank aborts the job with its error; bert-mlperf's replicas agree under MPI)"
