@@ -7,6 +7,18 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// CSV text from a header and rows of already formatted cells (for tables a run writes with
+/// [`crate::Session::write_file`]); cells must not contain commas, quotes or newlines.
+pub fn csv_text(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
+    let mut s = header.join(",");
+    s.push('\n');
+    for r in rows {
+        s.push_str(&r.join(","));
+        s.push('\n');
+    }
+    s
+}
+
 /// A CSV file in memory: its header and its rows as text cells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsTable {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use accel_harness::Session;
 use accel_harness::stats::mean_std;
+use accel_harness::table::csv_text as csv;
 use accel_qnewton::scheduler::{Scheduler, Solver};
 use anyhow::Result;
 use serde_json::{Map, Value, json};
@@ -50,16 +51,6 @@ pub fn finals(
         gates,
         control,
     })
-}
-
-fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        s.push_str(&r.join(","));
-        s.push('\n');
-    }
-    s
 }
 
 fn f(v: f64) -> String {

@@ -31,6 +31,9 @@ pub trait Real:
     fn from_f64(v: f64) -> Self;
     fn sqrt(self) -> Self;
     fn exp(self) -> Self;
+    /// `exp` where 2 ulp are fine and speed matters: [`super::fast_exp::exp_f32`]
+    /// (vectorisable) for f32, `f64::exp` for f64.
+    fn exp_fast(self) -> Self;
     /// The error function: [`super::gelu::erf_f32`] (vectorisable, within 1e-6 of libm's
     /// `erff`) for f32, candle's `erf_f64` for f64.
     fn erf(self) -> Self;
@@ -89,6 +92,9 @@ impl Real for f32 {
     fn exp(self) -> Self {
         f32::exp(self)
     }
+    fn exp_fast(self) -> Self {
+        super::fast_exp::exp_f32(self)
+    }
     fn erf(self) -> Self {
         super::gelu::erf_f32(self)
     }
@@ -116,6 +122,9 @@ impl Real for f64 {
         f64::sqrt(self)
     }
     fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn exp_fast(self) -> Self {
         f64::exp(self)
     }
     fn erf(self) -> Self {

@@ -46,6 +46,7 @@ pub mod cross_entropy_op;
 pub mod custom_op;
 pub mod dense;
 pub mod depthwise;
+pub mod fast_exp;
 pub mod gelu;
 mod gemm;
 pub mod grad_check;
