@@ -4,6 +4,7 @@
 
 use accel_harness::Session;
 use accel_harness::stats::mean_std;
+use accel_harness::table::csv_text as csv;
 use anyhow::Result;
 use serde_json::{Map, Value, json};
 
@@ -13,16 +14,6 @@ use crate::{RunState, Unit};
 
 pub fn variant_name(v: ClipVariant) -> &'static str {
     v.mode(1.0).name()
-}
-
-fn csv(header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> String {
-    let mut s = header.join(",");
-    s.push('\n');
-    for r in rows {
-        s.push_str(&r.join(","));
-        s.push('\n');
-    }
-    s
 }
 
 fn f(v: f64) -> String {
