@@ -14,7 +14,7 @@ pub fn spec(config: &Config) -> String {
 [[plot]]
 file = "simulated_imbalance_tokens.png"
 kind = "line"
-title = "Simulator, paragraph documents: imbalance (max / mean worker tokens) per sampler and W"
+title = "Simulated imbalance (tokens), paragraph documents"
 source = "balance.csv"
 x = "workers"
 y = ["imbalance"]
@@ -26,7 +26,7 @@ y_label = "max / mean worker cost (tokens)"
 [[plot]]
 file = "simulated_imbalance_attention.png"
 kind = "line"
-title = "Simulator, paragraph documents: imbalance under tokens + tokens^2/d per sampler and W"
+title = "Simulated imbalance (tokens + tokens^2/d), paragraph documents"
 source = "balance.csv"
 x = "workers"
 y = ["imbalance"]
@@ -38,7 +38,7 @@ y_label = "max / mean worker cost (tokens + tokens^2/d)"
 [[plot]]
 file = "simulated_imbalance_files.png"
 kind = "line"
-title = "Simulator, whole-file documents: imbalance (max / mean worker tokens) per sampler and W"
+title = "Simulated imbalance (tokens), whole-file documents"
 source = "balance.csv"
 x = "workers"
 y = ["imbalance"]
@@ -50,7 +50,7 @@ y_label = "max / mean worker cost (tokens)"
 [[plot]]
 file = "simulated_inter_node_traffic.png"
 kind = "line"
-title = "Simulator: tokens the sampler's exchange moves between nodes per step"
+title = "Simulated tokens moved between nodes per step"
 source = "balance.csv"
 x = "workers"
 y = ["inter_node_tokens"]
@@ -66,7 +66,7 @@ y_label = "inter-node tokens per step"
 [[plot]]
 file = "simulated_imbalance_mlperf_mix.png"
 kind = "line"
-title = "Simulator, file and paragraph instances pooled and resampled to MLPerf's bin mix: imbalance (tokens) per sampler and W"
+title = "Simulated imbalance (tokens), resampled to MLPerf's bin mix"
 source = "balance.csv"
 x = "workers"
 y = ["imbalance"]
@@ -84,7 +84,7 @@ y_label = "max / mean worker cost (tokens)"
 [[plot]]
 file = "measured_imbalance.png"
 kind = "bar"
-title = "Measured: worker compute imbalance (max / mean) per sampler"
+title = "Measured imbalance (max / mean over workers) per sampler"
 source = "samplers.csv"
 x = "sampler"
 y = ["imbalance", "token_imbalance", "padded_token_imbalance"]
@@ -94,7 +94,7 @@ y_label = "max / mean over workers"
 [[plot]]
 file = "measured_padding.png"
 kind = "bar"
-title = "Measured: padding share of the computed tokens per sampler"
+title = "Measured padding share of the computed tokens per sampler"
 source = "samplers.csv"
 x = "sampler"
 y = ["padding_waste"]
@@ -109,7 +109,7 @@ y_label = "padding / padded tokens"
 [[plot]]
 file = "exposed_communication.png"
 kind = "bar"
-title = "Exposed communication per step, buckets posted during backward or after it"
+title = "Measured exposed communication per step"
 source = "overlap.csv"
 x = "setting"
 y = ["exposed_comm_ms"]
@@ -119,7 +119,7 @@ y_label = "ms per step (measured)"
 [[plot]]
 file = "exposed_communication_modelled.png"
 kind = "bar"
-title = "MODELLED link: exposed share of the allreduce time, from the measured bucket-ready times"
+title = "MODELLED link: exposed share of the allreduce time"
 source = "overlap_modelled.csv"
 x = "comm_to_compute"
 y = ["exposed_fraction"]
@@ -145,7 +145,7 @@ y_label = "MLM accuracy"
 [[plot]]
 file = "clipping_cosine.png"
 kind = "line"
-title = "Cosine of each variant's update direction to global clipping after averaging"
+title = "Cosine of each variant's gradient to global-after-averaging"
 source = "clipping_steps.csv"
 x = "step"
 y = ["cosine_to_global_after"]
@@ -155,7 +155,7 @@ y_label = "cosine similarity"
 [[plot]]
 file = "clipping_norm_ratio.png"
 kind = "line"
-title = "Norm of each variant's gradient over the global-after-averaging one"
+title = "Norm of each variant's gradient over global-after-averaging"
 source = "clipping_steps.csv"
 x = "step"
 y = ["norm_ratio_to_global_after"]
@@ -171,7 +171,7 @@ y_label = "norm ratio"
 [[plot]]
 file = "optimizer_mlm_accuracy.png"
 kind = "line"
-title = "Held-out MLM accuracy per step, every ADAM(W) and LAMB search trial"
+title = "Held-out MLM accuracy per step, every AdamW and LAMB trial"
 x = "step"
 y = ["mlm_accuracy"]
 series_by = "run"
