@@ -53,6 +53,13 @@ pub struct Balance {
     pub inter_node_tokens: f64,
 }
 
+/// `max / mean` of per-worker costs (1 for an empty or all-zero slice).
+pub fn imbalance(costs: &[f64]) -> f64 {
+    let mean = costs.iter().sum::<f64>() / costs.len().max(1) as f64;
+    let max = costs.iter().copied().fold(0.0, f64::max);
+    if mean > 0.0 { max / mean } else { 1.0 }
+}
+
 /// The balance of `step` over `lengths`.
 pub fn step_balance(step: &Step, lengths: &[usize], cost: Cost) -> Balance {
     let costs: Vec<f64> = step
@@ -69,7 +76,7 @@ pub fn step_balance(step: &Step, lengths: &[usize], cost: Cost) -> Balance {
         real += b.iter().map(|&i| lengths[i]).sum::<usize>();
     }
     Balance {
-        imbalance: if mean > 0.0 { max / mean } else { 1.0 },
+        imbalance: imbalance(&costs),
         idle_fraction: if max > 0.0 { 1.0 - mean / max } else { 0.0 },
         padding_fraction: if padded > 0 {
             (padded - real) as f64 / padded as f64

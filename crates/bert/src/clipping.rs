@@ -122,7 +122,55 @@ pub(crate) fn clip_to(v: &mut [f32], max: f32) {
     }
 }
 
-/// Averages `grad` over the ranks with `mode`'s clipping, bucket by bucket, in place.
+/// `WorkerGlobalBefore`'s clip of the whole local gradient (nothing for the other modes). It
+/// needs the whole backward first, so in that mode no bucket may be posted before it.
+pub fn clip_before(grad: &mut [f32], mode: ClipMode) {
+    if let ClipMode::WorkerGlobalBefore { max_norm } = mode {
+        clip_to(grad, max_norm);
+    }
+}
+
+/// Posts the allreduce of `grad[range]`, one of `n_buckets` buckets, clipped first to
+/// `1/sqrt(n_buckets)` when `mode` is `WorkerBucketBefore`.
+pub fn post_bucket(
+    comm: &dyn Communicator,
+    grad: &[f32],
+    range: Range<usize>,
+    mode: ClipMode,
+    n_buckets: usize,
+) -> Result<Box<dyn Request>> {
+    let mut part = grad[range].to_vec();
+    if mode == ClipMode::WorkerBucketBefore {
+        clip_to(&mut part, 1.0 / (n_buckets.max(1) as f32).sqrt());
+    }
+    comm.iallreduce_sum(part)
+}
+
+/// Waits for every bucket's allreduce (`pending[k]` is bucket `k`'s), writes the means into
+/// `grad`, then applies `GlobalAfter`'s clip.
+pub fn finish(
+    comm: &dyn Communicator,
+    grad: &mut [f32],
+    buckets: &Buckets,
+    pending: Vec<Box<dyn Request>>,
+    mode: ClipMode,
+) -> Result<()> {
+    let inv = 1.0 / comm.size() as f32;
+    for (r, req) in buckets.ranges.iter().zip(pending) {
+        let sum = req.wait()?;
+        for (g, s) in grad[r.clone()].iter_mut().zip(sum) {
+            *g = s * inv;
+        }
+    }
+    if let ClipMode::GlobalAfter { max_norm } = mode {
+        clip_to(grad, max_norm);
+    }
+    Ok(())
+}
+
+/// Averages `grad` over the ranks with `mode`'s clipping, bucket by bucket, in place: all
+/// buckets posted once the gradient is whole (the non-overlapped reference of
+/// [`crate::data_parallel::step`], which posts the same buckets during backward).
 pub fn reduce(
     comm: &dyn Communicator,
     grad: &mut [f32],
@@ -139,29 +187,13 @@ pub fn reduce(
             ),
         });
     }
-    if let ClipMode::WorkerGlobalBefore { max_norm } = mode {
-        clip_to(grad, max_norm);
-    }
-    let per_bucket = 1.0 / (buckets.len().max(1) as f32).sqrt();
-    let mut pending: Vec<(Range<usize>, Box<dyn Request>)> = Vec::with_capacity(buckets.len());
-    for r in &buckets.ranges {
-        let mut part = grad[r.clone()].to_vec();
-        if mode == ClipMode::WorkerBucketBefore {
-            clip_to(&mut part, per_bucket);
-        }
-        pending.push((r.clone(), comm.iallreduce_sum(part)?));
-    }
-    let inv = 1.0 / comm.size() as f32;
-    for (r, req) in pending {
-        let sum = req.wait()?;
-        for (g, s) in grad[r].iter_mut().zip(sum) {
-            *g = s * inv;
-        }
-    }
-    if let ClipMode::GlobalAfter { max_norm } = mode {
-        clip_to(grad, max_norm);
-    }
-    Ok(())
+    clip_before(grad, mode);
+    let pending = buckets
+        .ranges
+        .iter()
+        .map(|r| post_bucket(comm, grad, r.clone(), mode, buckets.len()))
+        .collect::<Result<Vec<_>>>()?;
+    finish(comm, grad, buckets, pending, mode)
 }
 
 /// Cosine similarity of `a` and `b` (0 when either is zero).

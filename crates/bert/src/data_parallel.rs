@@ -30,7 +30,10 @@ use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 
-use crate::clipping::{Buckets, ClipMode, clip_to, cosine, norm, norm_ratio};
+use crate::balance::imbalance;
+use crate::clipping::{
+    Buckets, ClipMode, clip_before, clip_to, cosine, finish, norm, norm_ratio, post_bucket,
+};
 use crate::model::{Bert, MlmBatch};
 
 /// Where each parameter lives in the flat gradient, and when its bucket is complete.
@@ -186,7 +189,7 @@ pub struct StepStats {
 impl StepStats {
     /// `max / mean` of the workers' compute time.
     pub fn imbalance(&self) -> f64 {
-        max_over_mean(&self.compute_s)
+        imbalance(&self.compute_s)
     }
 
     /// Reduction time not hidden behind any worker's computation (see the module docs).
@@ -242,13 +245,6 @@ impl StepStats {
     }
 }
 
-/// `max / mean` (1 for an empty or all-zero slice).
-pub fn max_over_mean(v: &[f64]) -> f64 {
-    let mean = v.iter().sum::<f64>() / v.len().max(1) as f64;
-    let max = v.iter().copied().fold(0.0, f64::max);
-    if mean > 0.0 { max / mean } else { 1.0 }
-}
-
 /// What a worker's collate reported about its batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchTokens {
@@ -269,7 +265,6 @@ pub fn step(
     opt: &mut dyn Optimizer,
 ) -> Result<StepStats> {
     let nb = layout.buckets.len();
-    let per_bucket = 1.0 / (nb.max(1) as f32).sqrt();
     comm.barrier()?;
     let t0 = Instant::now();
     let seg = model.forward_segmented(batch)?;
@@ -288,14 +283,10 @@ pub fn step(
         ));
     }
     let mut flat = vec![0f32; layout.total()];
-    let mut pending: Vec<Option<Box<dyn Request>>> = Vec::with_capacity(nb);
+    let mut pending: Vec<Box<dyn Request>> = Vec::with_capacity(nb);
     let early = opts.overlap && !matches!(opts.clip, ClipMode::WorkerGlobalBefore { .. });
-    let post = |k: usize, flat: &[f32]| -> Result<Box<dyn Request>> {
-        let mut part = flat[layout.buckets.ranges[k].clone()].to_vec();
-        if opts.clip == ClipMode::WorkerBucketBefore {
-            clip_to(&mut part, per_bucket);
-        }
-        comm.iallreduce_sum(part)
+    let post = |k: usize, flat: &[f32]| {
+        post_bucket(comm, flat, layout.buckets.ranges[k].clone(), opts.clip, nb)
     };
     let mut ready_s = Vec::with_capacity(nb);
     seg.backward(|s, grads| {
@@ -305,37 +296,21 @@ pub fn step(
         }
         if early {
             while pending.len() < ready_s.len() {
-                let req = post(pending.len(), &flat)?;
-                pending.push(Some(req));
+                pending.push(post(pending.len(), &flat)?);
             }
-            for r in pending.iter_mut().flatten() {
+            for r in &mut pending {
                 r.test()?;
             }
         }
         Ok(())
     })?;
     let raw = opts.compare.then(|| flat.clone());
-    if let ClipMode::WorkerGlobalBefore { max_norm } = opts.clip {
-        clip_to(&mut flat, max_norm);
-    }
+    clip_before(&mut flat, opts.clip);
     while pending.len() < nb {
-        let req = post(pending.len(), &flat)?;
-        pending.push(Some(req));
+        pending.push(post(pending.len(), &flat)?);
     }
     let compute_s = t0.elapsed().as_secs_f64();
-    let inv = 1.0 / comm.size() as f32;
-    for (k, r) in pending.iter_mut().enumerate() {
-        let req = r
-            .take()
-            .ok_or_else(|| Error::dist(format!("bucket {k} was waited on twice")))?;
-        let sum = req.wait()?;
-        for (g, s) in flat[layout.buckets.ranges[k].clone()].iter_mut().zip(sum) {
-            *g = s * inv;
-        }
-    }
-    if let ClipMode::GlobalAfter { max_norm } = opts.clip {
-        clip_to(&mut flat, max_norm);
-    }
+    finish(comm, &mut flat, &layout.buckets, pending, opts.clip)?;
     let done_s = t0.elapsed().as_secs_f64();
     let (cos, ratio) = match raw {
         Some(mut raw) => {

@@ -73,6 +73,26 @@ fn masked(inst: &[Instance], config: &Config, vocab: usize, name: &str) -> Resul
         .collect::<accel_core::Result<Vec<_>>>()?)
 }
 
+/// At most `n` of `items`, a seeded random choice kept in their original order.
+fn seeded_subset<T>(items: Vec<T>, n: usize, seed: u64, name: &str) -> Vec<T> {
+    if n >= items.len() {
+        return items;
+    }
+    let mut keep = vec![false; items.len()];
+    for i in RngStream::new(seed, name)
+        .permutation(items.len())
+        .into_iter()
+        .take(n)
+    {
+        keep[i] = true;
+    }
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(x, k)| k.then_some(x))
+        .collect()
+}
+
 /// Loads `root/text-corpus` and builds everything; every failure names the input.
 pub fn load(root: &Path, config: &Config) -> Result<Data> {
     let dir = root.join("text-corpus");
@@ -99,13 +119,14 @@ pub fn load(root: &Path, config: &Config) -> Result<Data> {
     let mut train = instances(&train_tok, max_len, config.data.short_seq_prob, config.seed)?;
     if config.data.train_limit > 0 {
         // A seeded subset, so a limit does not keep only the first books.
-        let mut rng = RngStream::new(config.seed, "data/train_limit");
-        let order = rng.permutation(train.len());
-        let mut keep: Vec<usize> = order.into_iter().take(config.data.train_limit).collect();
-        keep.sort_unstable();
-        train = keep.into_iter().map(|i| train[i].clone()).collect();
+        train = seeded_subset(
+            train,
+            config.data.train_limit,
+            config.seed,
+            "data/train_limit",
+        );
     }
-    let mut eval = instances(
+    let eval = instances(
         &eval_tok,
         max_len,
         config.data.short_seq_prob,
@@ -124,34 +145,38 @@ pub fn load(root: &Path, config: &Config) -> Result<Data> {
             config.training.batch_size
         );
     }
-    {
-        let mut rng = RngStream::new(config.seed, "data/eval_subset");
-        let order = rng.permutation(eval.len());
-        let mut keep: Vec<usize> = order.into_iter().take(config.data.eval_instances).collect();
-        keep.sort_unstable();
-        eval = keep.into_iter().map(|i| eval[i].clone()).collect();
-    }
-    let sim = |unit: DocumentUnit| -> Result<Vec<usize>> {
-        if !config.balance.enabled {
-            return Ok(Vec::new());
-        }
-        let docs = if unit == config.data.documents {
-            train_tok.clone()
-        } else {
-            tokenise(&tokenizer, &train_docs, unit)?
+    let eval = seeded_subset(
+        eval,
+        config.data.eval_instances,
+        config.seed,
+        "data/eval_subset",
+    );
+    let (sim_lengths_files, sim_lengths_paragraphs) = if config.balance.enabled {
+        // The configured unit's documents are the training ones; only the other is tokenised.
+        let other_unit = match unit {
+            DocumentUnit::File => DocumentUnit::Paragraph,
+            DocumentUnit::Paragraph => DocumentUnit::File,
         };
-        Ok(instances(
-            &docs,
-            config.balance.max_len,
-            config.data.short_seq_prob,
-            config.seed,
-        )?
-        .iter()
-        .map(Instance::len)
-        .collect())
+        let other = tokenise(&tokenizer, &train_docs, other_unit)?;
+        let lengths = |docs: &[Vec<Vec<u32>>]| -> Result<Vec<usize>> {
+            Ok(instances(
+                docs,
+                config.balance.max_len,
+                config.data.short_seq_prob,
+                config.seed,
+            )?
+            .iter()
+            .map(Instance::len)
+            .collect())
+        };
+        let (files, paragraphs) = match unit {
+            DocumentUnit::File => (&train_tok, &other),
+            DocumentUnit::Paragraph => (&other, &train_tok),
+        };
+        (lengths(files)?, lengths(paragraphs)?)
+    } else {
+        (Vec::new(), Vec::new())
     };
-    let sim_lengths_files = sim(DocumentUnit::File)?;
-    let sim_lengths_paragraphs = sim(DocumentUnit::Paragraph)?;
     let train_masked = masked(&train, config, vocab, "data/mask/train")?;
     let eval_masked = masked(&eval, config, vocab, "data/mask/eval")?;
     Ok(Data {

@@ -115,6 +115,17 @@ fn base_spec(config: &Config, steps: usize) -> RunSpec {
     }
 }
 
+/// Trains `spec` on every worker of `group`.
+fn train_on(
+    group: &Group,
+    config: &Config,
+    data: &Data,
+    spec: &RunSpec,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<RunOutput> {
+    Ok(group.run(|c| crate::workers::train(c, config, data, spec, progress))?)
+}
+
 /// `samplers.steps + 1` steps (the first is warm-up) with `kind`.
 pub fn sampler_run(
     group: &Group,
@@ -127,7 +138,7 @@ pub fn sampler_run(
         sampler: kind,
         ..base_spec(config, config.samplers.steps + 1)
     };
-    Ok(group.run(|c| crate::workers::train(c, config, data, &spec, progress))?)
+    train_on(group, config, data, &spec, progress)
 }
 
 /// `2 overlap.steps + 1` steps alternating no-overlap / overlap (the first is warm-up).
@@ -142,7 +153,7 @@ pub fn overlap_run(
         layers: config.overlap.layers,
         ..base_spec(config, 2 * config.overlap.steps + 1)
     };
-    Ok(group.run(|c| crate::workers::train(c, config, data, &spec, progress))?)
+    train_on(group, config, data, &spec, progress)
 }
 
 /// Training under one clipping variant, compared step by step with the reference.
@@ -159,7 +170,7 @@ pub fn clipping_run(
         eval_every: config.training.eval_every,
         ..base_spec(config, config.clipping.steps)
     };
-    Ok(group.run(|c| crate::workers::train(c, config, data, &spec, progress))?)
+    train_on(group, config, data, &spec, progress)
 }
 
 /// A sampled point of the search.
@@ -238,5 +249,5 @@ pub fn trial_run(
         eval_every: config.training.eval_every,
         ..base_spec(config, config.search.steps)
     };
-    Ok(group.run(|c| crate::workers::train(c, config, data, &spec, progress))?)
+    train_on(group, config, data, &spec, progress)
 }

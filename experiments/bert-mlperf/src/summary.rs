@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::{Map, Value, json};
 
 use crate::config::{ClipVariant, Config, OptimizerKind};
-use crate::workers::RunOutput;
+use crate::workers::{RunOutput, StepRecord};
 use crate::{RunState, Unit};
 
 pub fn variant_name(v: ClipVariant) -> &'static str {
@@ -24,17 +24,22 @@ fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
     mean_std(&v.into_iter().collect::<Vec<_>>()).0
 }
 
+/// A run's steps after its warm-up step.
+fn measured(out: &RunOutput) -> &[StepRecord] {
+    &out.steps[1.min(out.steps.len())..]
+}
+
 /// `max / mean` of the workers' tokens in one step: real tokens are the cost with unpadded
 /// kernels (the paper's setting), padded tokens the cost of our padded encoder.
 fn token_imbalance(tokens: &[usize]) -> f64 {
     let v: Vec<f64> = tokens.iter().map(|&x| x as f64).collect();
-    accel_bert::data_parallel::max_over_mean(&v)
+    accel_bert::balance::imbalance(&v)
 }
 
 /// Per sampler: measured compute imbalance, real-token imbalance, padding waste, compute
 /// seconds (means over the steps after warm-up).
 fn sampler_means(out: &RunOutput) -> (f64, f64, f64, f64) {
-    let s = &out.steps[1.min(out.steps.len())..];
+    let s = measured(out);
     (
         mean(s.iter().map(|r| r.stats.imbalance())),
         mean(s.iter().map(|r| token_imbalance(&r.stats.real_tokens))),
@@ -45,7 +50,7 @@ fn sampler_means(out: &RunOutput) -> (f64, f64, f64, f64) {
 
 /// Mean exposed communication (s) of the steps with and without overlap, after warm-up.
 fn exposed(out: &RunOutput) -> (f64, f64, f64) {
-    let s = &out.steps[1.min(out.steps.len())..];
+    let s = measured(out);
     let with = mean(
         s.iter()
             .filter(|r| r.overlap)
@@ -66,7 +71,7 @@ fn exposed(out: &RunOutput) -> (f64, f64, f64) {
 /// Per `overlap.comm_to_compute` ratio: the **modelled** exposed fraction with overlap (mean
 /// over the overlapped steps after warm-up).
 fn modelled_exposed(config: &Config, out: &RunOutput) -> Vec<(f64, f64)> {
-    let s = &out.steps[1.min(out.steps.len())..];
+    let s = measured(out);
     config
         .overlap
         .comm_to_compute
@@ -261,7 +266,7 @@ pub fn write_tables(session: &Session<Config>, config: &Config, state: &RunState
     }
     if !state.samplers.is_empty() {
         let rows = state.samplers.iter().flat_map(|(k, o)| {
-            o.steps.iter().skip(1).map(move |r| {
+            measured(o).iter().map(move |r| {
                 vec![
                     k.name().to_string(),
                     r.step.to_string(),
@@ -306,7 +311,7 @@ pub fn write_tables(session: &Session<Config>, config: &Config, state: &RunState
                     "step_ms",
                     "last_bucket_ready_ms",
                 ],
-                o.steps.iter().skip(1).map(|r| {
+                measured(o).iter().map(|r| {
                     vec![
                         if r.overlap { "overlap" } else { "no_overlap" }.to_string(),
                         r.step.to_string(),
